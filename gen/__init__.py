@@ -1,0 +1,1 @@
+"""Elaboration to Verilog + manifests, the generator registry, the CLI and the synthesis flows."""

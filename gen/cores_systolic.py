@@ -1,0 +1,89 @@
+"""Registry entry for the systolic GEMM array: ``systolic``.
+
+``tensorforge generate systolic --rows 16 --cols 16 --dataflow ws --in-format i8 --acc-format i32``
+(or ``--in-format fp16 --acc-format fp32``) builds
+:class:`tensorforge.rtl.systolic.SystolicArray` with the arithmetic strategy that
+:func:`tensorforge.rtl.systolic.arith_for` picks for the two formats (``IntArith`` for two
+integer formats, ``FloatArith`` for two float formats). ``--rounding`` and ``--stages`` apply
+to floating point only (integer arrays ignore them); ``--acc-depth`` to ``ws`` only.
+
+Top-module names come from the array (``systolic_ws_16x16_i8_i32``,
+``systolic_os_4x4_e5m10_e8m23_rne_s1``); a non-default ``--acc-depth`` of a ``ws`` array is
+appended as ``_d<depth>``. The manifest's ``latency`` is the array's (WS: x beat -> y beat,
+``rows*L + cols - 1``; OS: last beat of a pass -> its first y row, ``cols + 1``); the stream
+protocol is in the SystolicArray docstring. ``tensorforge sim systolic ... --gemm M,K,N``
+runs a GEMM through the generated Verilog (:mod:`tensorforge.sim.systolic_driver`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..golden.formats import INT8, INT32
+from ..rtl.systolic import SystolicArray, arith_for
+from .cores_fp import ROUNDING
+from .registry import ChoiceParam, FormatParam, Generator, IntParam, register
+
+__all__ = ["build_array", "top_name", "DEFAULT_ACC_DEPTH"]
+
+DEFAULT_ACC_DEPTH = 256
+
+
+@dataclass(frozen=True)
+class _OptionalFormatParam(FormatParam):
+    """A format parameter whose default ``None`` means "same as ``in_format``"."""
+
+    @property
+    def allowed(self):
+        return super().allowed + ", or 'same' (the in_format)"
+
+    def parse(self, text):
+        if str(text).strip().lower() in ("same", "none", ""):
+            return None
+        return super().parse(text)
+
+    def check(self, value):
+        return None if value is None else super().check(value)
+
+    def show(self, value):
+        return "same" if value is None else str(value)
+
+
+def build_array(rows, cols, dataflow, in_format, acc_format, weight_format, acc_depth, stages, rounding):
+    """The SystolicArray of one parameter set (the registry's ``build``)."""
+    arith = arith_for(in_format, acc_format, weight_format=weight_format, rounding=rounding, stages=stages)
+    return SystolicArray(rows=rows, cols=cols, dataflow=dataflow, arith=arith, acc_depth=acc_depth)
+
+
+def top_name(p: dict) -> str:
+    """Top-module name of a resolved parameter set (see the module docstring)."""
+    arith = arith_for(p["in_format"], p["acc_format"], weight_format=p["weight_format"],
+                      rounding=p["rounding"], stages=p["stages"])
+    name = f"systolic_{p['dataflow']}_{p['rows']}x{p['cols']}_{arith.tag}"
+    if p["dataflow"] == "ws" and p["acc_depth"] != DEFAULT_ACC_DEPTH:
+        name += f"_d{p['acc_depth']}"
+    return name
+
+
+register(Generator(
+    name="systolic",
+    summary="systolic GEMM array Y = X @ W (weight- or output-stationary), streams w, x in and y out",
+    build=build_array,
+    params=(
+        IntParam("rows", 4, "PE rows R (WS: K tile height; OS: M tile height)", lo=1, hi=1024),
+        IntParam("cols", 4, "PE columns C (N tile width)", lo=1, hi=1024),
+        ChoiceParam("dataflow", "ws", "weight-stationary or output-stationary", choices=("ws", "os")),
+        FormatParam("in_format", INT8, "activation format (and weight format unless --weight-format)",
+                    kinds=("int", "float")),
+        FormatParam("acc_format", INT32, "accumulator/result format (integer for integer inputs, "
+                    "float for float inputs)", kinds=("int", "float")),
+        _OptionalFormatParam("weight_format", None, "weight format (integers only; default: in_format)",
+                             kinds=("int", "float")),
+        IntParam("acc_depth", DEFAULT_ACC_DEPTH, "WS accumulator queue depth = most rows per pass",
+                 lo=1, hi=65536),
+        IntParam("stages", 1, "FMA pipeline registers per PE (floating point; OS needs 1)", lo=1, hi=16),
+        ROUNDING,
+    ),
+    top=top_name,
+    bench="systolic",
+))

@@ -1,0 +1,330 @@
+"""Systolic array for GEMM with stream interfaces, input skew and output de-skew."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .arith import IntArith
+from .mesh import Mesh, check_dim
+from .pe import check_arith, check_dataflow
+
+__all__ = ["SystolicArray"]
+
+
+def _delay(m, value, n, enable, name, *, reset_less=True):
+    """``value`` delayed by ``n`` registers that load while ``enable`` is high (data registers
+    are ``reset_less``; control bits pass ``reset_less=False``)."""
+    for i in range(n):
+        reg = Signal.like(value, name=f"{name}_d{i + 1}", reset_less=reset_less)
+        with m.If(enable):
+            m.d.sync += reg.eq(value)
+        value = reg
+    return value
+
+
+class SystolicArray(wiring.Component):
+    """GEMM systolic array ``Y = X @ W`` (``rows`` x ``cols`` PEs) with valid/ready streams.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Array size R x C (1..1024 each).
+    dataflow : ``"ws"`` | ``"os"``
+        Weight-stationary or output-stationary (see below).
+    arith : arithmetic strategy
+        :class:`.arith.IntArith` (default: i8 x i8 -> i32, any widths) or
+        :class:`.arith.FloatArith`. The array never branches on the number format.
+    acc_depth : int
+        WS only: depth of the accumulator queue = the most activation rows one pass may have
+        (1..65536, default 256). Unused by OS.
+
+    Streams (``amaranth.lib.stream``, valid/ready; a beat moves when both are high)
+        ``w``  (in)  payload ``w[c]``, c < C: one row of weights (``arith.weight_format``).
+        ``x``  (in)  payload ``x[r]``, r < R (``arith.in_format``), flag ``last``; WS adds
+                     flags ``start`` and ``emit``.
+        ``y``  (out) payload ``y[c]``, c < C: one row of results (``arith.acc_format``).
+
+    Protocol, weight-stationary (``Y[m, n0:n0+C] += X[m, k0:k0+R] @ W[k0:k0+R, n0:n0+C]``)
+        A *pass* uses one weight tile. Its R ``w`` beats carry the tile's rows in order:
+        beat i = ``W[k0+i, n0:n0+C]`` (zero padded). The ``w`` stream is independent of ``x``:
+        the array holds two weight tiles (double buffering), so the next pass's tile loads
+        while the current pass computes; beat i is accepted as soon as row i of the bank it
+        replaces is no longer needed by any activation in flight. The pass's activation rows
+        follow on ``x``, one beat per row m: ``x[r] = X[m, k0+r]``, ``last`` on the pass's final row
+        (the next beat uses the next weight tile). ``start``: the row begins a fresh sum
+        (first K tile); otherwise its partial sum is added to the one the previous pass left
+        for the same row in the accumulator queue (passes are FIFO-matched row by row, so a
+        ``start=0`` pass must have exactly as many rows as the pass before it and at most
+        ``acc_depth`` rows). ``emit``: the sum goes out on ``y`` (last K tile), else back to
+        the queue. ``y`` carries one beat per emitted row, in x order:
+        ``y[c] = Y[m, n0+c]``. Numerics: :func:`tensorforge.golden.systolic.gemm`.
+    Protocol, output-stationary (``Y[m0:m0+R, n0:n0+C] = X[m0:m0+R, :] @ W[:, n0:n0+C]``)
+        ``x`` and ``w`` are joined: a beat is taken from both in the same cycle (each
+        ``ready`` depends combinationally on the other stream's ``valid`` and on ``x.last``,
+        so drivers must raise ``valid`` without waiting for ``ready``). Beat k of a pass carries column k
+        of the activation tile, ``x[r] = X[m0+r, k]``, and row k of the weights,
+        ``w[c] = W[k, n0+c]``; ``last`` marks k = K-1. After it the tile's R result rows
+        drain on ``y`` in order r = 0..R-1 (``y[c] = Y[m0+r, n0+c]``) while the next pass
+        already computes; the last beat of a pass is held back until ``max(R, C)`` cycles
+        after the previous pass's last beat (the drain is one row per cycle).
+
+    Flow control
+        All datapath registers share one enable, ``advance = y.ready | ~y.valid``: with
+        ``y.ready`` low the whole array holds (nothing lost or duplicated) and ``x.ready``
+        drops (combinationally from ``y.ready``). WS weight loading into a free bank
+        continues during a stall. Clock domain ``sync`` (ports ``clk``, ``rst``); only control
+        registers are reset.
+
+    Timing (properties; cycle-exact model: :func:`tensorforge.golden.systolic.cycles`)
+        WS: ``latency`` = R*L + C - 1 cycles from an x beat to its y beat (L =
+        ``arith.mac_latency``), ``weight_load_cycles`` = R; :meth:`weight_row_release` (i) =
+        max(1, i*L + C - 1): the earliest cycle, counted from a pass's last x beat, in which
+        row i of its weight bank may be overwritten by the pass after next.
+        OS: ``latency`` = C + 1 cycles from a pass's last beat to its first y beat,
+        ``drain_cycles`` = R, ``pass_interval`` = max(R, C).
+        ``initiation_interval`` = 1 beat per cycle on every stream.
+
+    Implementation notes: the accumulator queue is a memory with one write port and one
+    synchronous, write-transparent read port that prefetches the queue head (block RAM on
+    FPGAs); input skew and output de-skew are register chains of R(R-1)/2*L activations and
+    C(C-1)/2 accumulators.
+    """
+
+    def __init__(self, *, rows=4, cols=4, dataflow="ws", arith=None, acc_depth=256):
+        self._rows = check_dim(rows, "rows")
+        self._cols = check_dim(cols, "cols")
+        self._dataflow = check_dataflow(dataflow)
+        arith = IntArith() if arith is None else arith
+        self._arith = check_arith(arith, dataflow)
+        if not isinstance(acc_depth, int) or isinstance(acc_depth, bool) or not 1 <= acc_depth <= 65536:
+            raise ValueError(f"acc_depth must be an integer between 1 and 65536, not {acc_depth!r}")
+        self._acc_depth = acc_depth
+        a = arith
+        x_fields = {"x": data.ArrayLayout(a.in_shape, rows), "last": 1}
+        if dataflow == "ws":
+            x_fields.update(start=1, emit=1)
+        super().__init__({
+            "w": In(stream.Signature(data.StructLayout({"w": data.ArrayLayout(a.weight_shape, cols)}))),
+            "x": In(stream.Signature(data.StructLayout(x_fields))),
+            "y": Out(stream.Signature(data.StructLayout({"y": data.ArrayLayout(a.acc_shape, cols)}))),
+        })
+
+    rows = property(lambda self: self._rows)
+    cols = property(lambda self: self._cols)
+    dataflow = property(lambda self: self._dataflow)
+    arith = property(lambda self: self._arith)
+    acc_depth = property(lambda self: self._acc_depth)
+
+    @property
+    def top_name(self):
+        """Suggested Verilog top name, e.g. ``systolic_ws_16x16_i8_i32``."""
+        return f"systolic_{self._dataflow}_{self._rows}x{self._cols}_{self._arith.tag}"
+
+    @property
+    def initiation_interval(self):
+        return 1
+
+    @property
+    def latency(self):
+        if self._dataflow == "ws":
+            return self._rows * self._arith.mac_latency + self._cols - 1
+        return self._cols + 1
+
+    @property
+    def weight_load_cycles(self):
+        return self._rows
+
+    def weight_row_release(self, row):
+        """Cycles after a pass's last x beat until row ``row`` of its weight bank may be reloaded."""
+        return max(1, row * self._arith.mac_latency + self._cols - 1)
+
+    @property
+    def drain_cycles(self):
+        return self._rows
+
+    @property
+    def pass_interval(self):
+        return max(self._rows, self._cols)
+
+    @property
+    def field_formats(self):
+        """``{stream: {field path: format}}`` for the manifest (``None`` for the 1-bit flags)."""
+        a = self._arith
+        x = {f"x[{r}]": a.in_format for r in range(self._rows)}
+        x["last"] = None
+        if self._dataflow == "ws":
+            x["start"] = None
+            x["emit"] = None
+        return {
+            "w": {f"w[{c}]": a.weight_format for c in range(self._cols)},
+            "x": x,
+            "y": {f"y[{c}]": a.acc_format for c in range(self._cols)},
+        }
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mesh = mesh = Mesh(rows=self._rows, cols=self._cols, arith=self._arith,
+                                        dataflow=self._dataflow)
+        advance = Signal()
+        m.d.comb += [mesh.enable.eq(advance), advance.eq(self.y.ready | ~self.y.valid)]
+        if self._dataflow == "ws":
+            self._elaborate_ws(m, mesh, advance)
+        else:
+            self._elaborate_os(m, mesh, advance)
+        return m
+
+    # -- weight-stationary ---------------------------------------------------------------
+    def _elaborate_ws(self, m, mesh, advance):
+        R, C, L, a = self._rows, self._cols, self._arith.mac_latency, self._arith
+        w, x, y = self.w, self.x, self.y
+
+        # weight banks: full[b] = tile loaded and not yet finished. After a tile's last x beat,
+        # since[b] counts advance cycles (saturating); that row reaches PE (i, C-1) -- the last
+        # use of row i of the bank -- in advance cycle i*L + C - 1, so load beat i may write
+        # row i from that cycle on (the write lands at the end of the cycle).
+        last_use = (R - 1) * L + C - 1
+        full = [Signal(name=f"bank{b}_full") for b in range(2)]
+        since = [Signal(range(last_use + 2), init=last_use + 1, name=f"bank{b}_since") for b in range(2)]
+        row_free = [Signal(name=f"bank{b}_row_free") for b in range(2)]
+        load_bank = Signal()
+        load_row = Signal(range(R))
+        cur_bank = Signal()
+        use = Signal(range(last_use + 1))
+        m.d.comb += use.eq(load_row * L + C - 1)
+        for b in range(2):
+            m.d.comb += row_free[b].eq(~full[b] & ((since[b] > use) | ((since[b] == use) & advance)))
+        m.d.comb += w.ready.eq(Mux(load_bank, row_free[1], row_free[0]))
+        w_fire = Signal()
+        m.d.comb += w_fire.eq(w.valid & w.ready)
+        m.d.comb += mesh.w_in.eq(w.payload.w)
+        for r in range(R):
+            for b in range(2):
+                m.d.comb += mesh.w_load[r][b].eq(w_fire & (load_bank == b) & (load_row == r))
+        with m.If(w_fire):
+            with m.If(load_row == R - 1):
+                m.d.sync += [load_row.eq(0), load_bank.eq(~load_bank)]
+            with m.Else():
+                m.d.sync += load_row.eq(load_row + 1)
+
+        x_fire = Signal()
+        m.d.comb += [
+            x.ready.eq(Mux(cur_bank, full[1], full[0]) & advance),
+            x_fire.eq(x.valid & x.ready),
+        ]
+        tile_done = Signal()
+        m.d.comb += tile_done.eq(x_fire & x.payload.last)
+        with m.If(tile_done):
+            m.d.sync += cur_bank.eq(~cur_bank)
+        for b in range(2):
+            with m.If(w_fire & (load_row == R - 1) & (load_bank == b)):
+                m.d.sync += full[b].eq(1)
+            with m.If(tile_done & (cur_bank == b)):
+                m.d.sync += [full[b].eq(0), since[b].eq(1)]
+            with m.Elif(advance & (since[b] <= last_use)):
+                m.d.sync += since[b].eq(since[b] + 1)
+
+        # input skew: row r is delayed r*L cycles, the bank tag travels with the activation
+        for r in range(R):
+            m.d.comb += [
+                mesh.x_in[r].eq(_delay(m, x.payload.x[r], r * L, advance, f"x{r}_skew")),
+                mesh.bank_in[r].eq(_delay(m, cur_bank, r * L, advance, f"bank{r}_skew", reset_less=False)),
+            ]
+        depth = R * L + C - 1
+        flags = Signal(data.StructLayout({"valid": 1, "start": 1, "emit": 1}), name="flags_in")
+        m.d.comb += [flags.valid.eq(x_fire), flags.start.eq(x.payload.start), flags.emit.eq(x.payload.emit)]
+        out = _delay(m, flags, depth, advance, "flags", reset_less=False)
+        # output de-skew: column c is delayed C-1-c cycles
+        psum = [_delay(m, mesh.psum_out[c], C - 1 - c, advance, f"psum{c}_deskew") for c in range(C)]
+
+        # accumulator queue (one entry = one row of C partial sums)
+        row_layout = data.ArrayLayout(a.acc_shape, C)
+        mem = Memory(shape=row_layout, depth=self._acc_depth, init=[])
+        m.submodules.acc_queue = mem
+        wr = mem.write_port()
+        # synchronous, write-transparent read (maps to block RAM): the port prefetches the
+        # entry at the head of the queue *after* this cycle's pop, so rd.data is the head
+        rd = mem.read_port(domain="sync", transparent_for=(wr,))
+        wptr = Signal(range(self._acc_depth))
+        rptr = Signal(range(self._acc_depth))
+        total = Signal(row_layout, name="total")
+        for c in range(C):
+            m.d.comb += total[c].eq(Mux(out.start, psum[c], a.add(m, a=rd.data[c], b=psum[c], name=f"acc_add{c}")))
+        push = Signal()
+        pop = Signal()
+        m.d.comb += [
+            y.valid.eq(out.valid & out.emit),
+            y.payload.y.eq(total),
+            push.eq(out.valid & ~out.emit),
+            pop.eq(out.valid & ~out.start),
+            wr.data.eq(total),
+            wr.en.eq(push & advance),
+        ]
+
+        def incr(ptr):
+            return Mux(ptr == self._acc_depth - 1, 0, ptr + 1)
+
+        m.d.comb += [
+            wr.addr.eq(wptr),
+            rd.en.eq(advance),
+            rd.addr.eq(Mux(pop & advance, incr(rptr), rptr)),
+        ]
+        with m.If(push & advance):
+            m.d.sync += wptr.eq(incr(wptr))
+        with m.If(pop & advance):
+            m.d.sync += rptr.eq(incr(rptr))
+
+    # -- output-stationary ---------------------------------------------------------------
+    def _elaborate_os(self, m, mesh, advance):
+        R, C = self._rows, self._cols
+        w, x, y = self.w, self.x, self.y
+        S = max(R, C)
+        since_last = Signal(range(S + 1), init=S)
+        can = Signal()
+        fire = Signal()
+        m.d.comb += [
+            can.eq(advance & (~x.payload.last | (since_last >= S))),
+            x.ready.eq(w.valid & can),
+            w.ready.eq(x.valid & can),
+            fire.eq(x.valid & w.valid & can),
+        ]
+        fire_last = Signal()
+        m.d.comb += fire_last.eq(fire & x.payload.last)
+        with m.If(advance):
+            with m.If(fire_last):
+                m.d.sync += since_last.eq(1)
+            with m.Elif(since_last < S):
+                m.d.sync += since_last.eq(since_last + 1)
+
+        for r in range(R):
+            m.d.comb += [
+                mesh.x_in[r].eq(_delay(m, x.payload.x[r], r, advance, f"x{r}_skew")),
+                mesh.valid_in[r].eq(_delay(m, fire, r, advance, f"valid{r}_skew", reset_less=False)),
+                mesh.last_in[r].eq(_delay(m, fire_last, r, advance, f"last{r}_skew", reset_less=False)),
+            ]
+        for c in range(C):
+            m.d.comb += mesh.w_in[c].eq(_delay(m, w.payload.w[c], c, advance, f"w{c}_skew"))
+
+        # drain: row r of every column is read C + 1 + r cycles after the pass's last beat
+        start_drain = _delay(m, fire_last, C + 1, advance, "drain_start", reset_less=False)
+        draining = Signal()
+        drain_row = Signal(range(R))
+        row = Signal(range(R))
+        m.d.comb += [
+            row.eq(Mux(start_drain, 0, drain_row)),
+            y.valid.eq(start_drain | draining),
+        ]
+        for c in range(C):
+            column = Array([mesh.result[r][c] for r in range(R)])
+            m.d.comb += y.payload.y[c].eq(column[row])
+        with m.If(advance):
+            if R > 1:
+                with m.If(start_drain):
+                    m.d.sync += [drain_row.eq(1), draining.eq(1)]
+                with m.Elif(draining):
+                    with m.If(drain_row == R - 1):
+                        m.d.sync += [drain_row.eq(0), draining.eq(0)]
+                    with m.Else():
+                        m.d.sync += drain_row.eq(drain_row + 1)

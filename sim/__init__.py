@@ -1,0 +1,1 @@
+"""cocotb benches (run inside the simulator) and the Verilator runner glue."""

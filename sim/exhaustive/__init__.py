@@ -1,0 +1,1 @@
+"""Exhaustive checks at native Verilator speed (C++ driver + chunked numpy golden comparison)."""

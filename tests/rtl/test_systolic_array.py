@@ -1,0 +1,369 @@
+"""Amaranth-simulation tests of the systolic array (rtl/systolic) against golden/systolic.
+
+Every GEMM run checks, bit for bit, the RTL result against numpy (integers) and the golden
+model, and (without back-pressure) that the measured cycles -- first accepted input beat to
+last accepted output beat, inclusive -- equal ``golden.systolic.cycles`` exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import pytest
+from amaranth.back import verilog
+from amaranth.hdl import Shape
+from amaranth.lib import data
+from amaranth.sim import Simulator
+
+from tensorforge.golden import systolic as gs
+from tensorforge.golden.formats import FP16, FP32, INT8, INT32, IntFormat
+from tensorforge.rtl.systolic import PE, FloatArith, IntArith, Mesh, SystolicArray, arith_for
+
+VECTORS = int(os.environ.get("TF_VECTORS", "1"))   # scales the number of random GEMMs
+
+# components built only to inspect properties or provoke errors are never elaborated
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
+
+# -- stream driver -----------------------------------------------------------------------
+def _pack(layout, value) -> int:
+    """Python value (dict / list / int) -> the integer bit pattern of ``layout``."""
+    if isinstance(layout, data.StructLayout):
+        out = 0
+        for name, field in layout:
+            out |= _pack(field.shape, value[name]) << field.offset
+        return out
+    if isinstance(layout, data.ArrayLayout):
+        width = Shape.cast(layout.elem_shape).width if not isinstance(layout.elem_shape, data.Layout) \
+            else layout.elem_shape.size
+        out = 0
+        for i in range(layout.length):
+            out |= _pack(layout.elem_shape, value[i]) << (i * width)
+        return out
+    width = Shape.cast(layout).width
+    return int(value) & ((1 << width) - 1)
+
+
+def _unpack_row(bits, n, width):
+    mask = (1 << width) - 1
+    return [(bits >> (i * width)) & mask for i in range(n)]
+
+
+def run_array(dut: SystolicArray, beats, *, seed=0, p_valid=1.0, p_ready=1.0, max_cycles=200_000):
+    """Drive the beats of ``golden.systolic.stream_beats`` through ``dut``.
+
+    ``p_valid``: probability an input stream offers its next beat in a cycle (else a gap);
+    ``p_ready``: probability ``y.ready`` is high. Returns ``(y_rows, cycles)`` where ``y_rows``
+    are lists of ``cols`` bit patterns and ``cycles`` counts from the first accepted input
+    beat to the last accepted y beat, inclusive.
+    """
+    rng = random.Random(seed)
+    w_layout = dut.w.payload.shape()
+    x_layout = dut.x.payload.shape()
+    ws = dut.dataflow == "ws"
+    w_words = [_pack(w_layout, {"w": list(map(int, row))}) for row in beats["w"]]
+    x_words = []
+    for i, row in enumerate(beats["x"]):
+        fields = {"x": list(map(int, row)), "last": int(beats["last"][i])}
+        if ws:
+            fields.update(start=int(beats["start"][i]), emit=int(beats["emit"][i]))
+        x_words.append(_pack(x_layout, fields))
+    n_y = len(beats["y"])
+    acc_width = Shape.cast(dut.arith.acc_shape).width
+    result = {"y": [], "first": None, "last": None}
+
+    async def bench(ctx):
+        wi = xi = cycle = 0
+        while len(result["y"]) < n_y:
+            if cycle > max_cycles:
+                raise AssertionError(f"timeout after {cycle} cycles: w {wi}/{len(w_words)}, "
+                                     f"x {xi}/{len(x_words)}, y {len(result['y'])}/{n_y} (seed {seed})")
+            w_valid = wi < len(w_words) and rng.random() < p_valid
+            x_valid = xi < len(x_words) and rng.random() < p_valid
+            ctx.set(dut.w.valid, w_valid)
+            ctx.set(dut.w.payload.as_value(), w_words[wi] if wi < len(w_words) else 0)
+            ctx.set(dut.x.valid, x_valid)
+            ctx.set(dut.x.payload.as_value(), x_words[xi] if xi < len(x_words) else 0)
+            ctx.set(dut.y.ready, rng.random() < p_ready)
+            w_fire = w_valid and ctx.get(dut.w.ready)
+            x_fire = x_valid and ctx.get(dut.x.ready)
+            y_fire = ctx.get(dut.y.valid) and ctx.get(dut.y.ready)
+            if (w_fire or x_fire) and result["first"] is None:
+                result["first"] = cycle
+            if y_fire:
+                assert result["first"] is not None, "y beat before any input"
+                result["y"].append(_unpack_row(ctx.get(dut.y.payload.as_value()), dut.cols, acc_width))
+                result["last"] = cycle
+            wi += w_fire
+            xi += x_fire
+            await ctx.tick()
+            cycle += 1
+        assert wi == len(w_words) and xi == len(x_words), f"unconsumed input beats: w {wi}, x {xi}"
+        # the array must stay quiet afterwards: no duplicated results
+        ctx.set(dut.w.valid, 0)
+        ctx.set(dut.x.valid, 0)
+        ctx.set(dut.y.ready, 1)
+        for _ in range(dut.rows + dut.cols + 4):
+            assert not ctx.get(dut.y.valid), f"extra y beat after the last expected one (seed {seed})"
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return result["y"], result["last"] - result["first"] + 1
+
+
+def random_ints(rng, shape, fmt: IntFormat):
+    return rng.integers(fmt.min, fmt.max + 1, size=shape, dtype=np.int64)
+
+
+def check_int_gemm(M, K, N, *, rows, cols, dataflow, arith=None, acc_depth=256, seed=0,
+                   p_valid=1.0, p_ready=1.0, expect_cycles=True):
+    arith = IntArith() if arith is None else arith
+    dut = SystolicArray(rows=rows, cols=cols, dataflow=dataflow, arith=arith, acc_depth=acc_depth)
+    rng = np.random.default_rng(seed)
+    x = random_ints(rng, (M, K), arith.in_format)
+    w = random_ints(rng, (K, N), arith.weight_format)
+    beats = gs.stream_beats(x, w, rows=rows, cols=cols, dataflow=dataflow, acc_depth=acc_depth,
+                            in_width=arith.in_format.width, weight_width=arith.weight_format.width)
+    model = gs.cycles(M, K, N, rows, cols, dataflow, acc_depth=acc_depth, mac_latency=arith.mac_latency)
+    y_rows, n_cycles = run_array(dut, beats, seed=seed, p_valid=p_valid, p_ready=p_ready,
+                                 max_cycles=20 * model + 200)
+    got = gs.assemble(y_rows, beats["y"], M, N)
+    acc = arith.acc_format
+    expect_np = (x.astype(object) @ w.astype(object))
+    expect_np = np.vectorize(lambda v: int(v) & acc.mask, otypes=[object])(expect_np).astype(np.uint64)
+    golden = gs.gemm(x, w, in_format=arith.in_format, weight_format=arith.weight_format, acc_format=acc,
+                     rows=rows, cols=cols, dataflow=dataflow)
+    np.testing.assert_array_equal(golden, expect_np, err_msg=f"golden vs numpy, seed {seed}")
+    mismatches = int(np.count_nonzero(got != golden))
+    assert mismatches == 0, f"{mismatches} mismatches for {M}x{K}x{N} on {rows}x{cols} {dataflow} (seed {seed})"
+    if expect_cycles:
+        assert n_cycles == model, (f"measured {n_cycles} cycles, model {model} for {M}x{K}x{N} on "
+                                   f"{rows}x{cols} {dataflow}")
+    return n_cycles, model
+
+
+# -- GEMMs, no back-pressure: bit-exact and cycle-exact ------------------------------------
+SHAPES = [
+    # (M, K, N, rows, cols)
+    (1, 1, 1, 2, 2),
+    (4, 4, 4, 4, 4),
+    (5, 3, 2, 2, 2),       # ragged K, M
+    (9, 7, 6, 4, 4),       # ragged everything
+    (3, 10, 5, 2, 3),      # non-square array, several K tiles with few rows (weight-load bound)
+    (12, 9, 7, 3, 4),
+    (20, 8, 8, 4, 4),      # long passes: no weight-load bubbles
+    (2, 17, 3, 4, 2),      # weight stream bound (R weight beats per 2-row pass)
+    (3, 8, 6, 2, 6),       # bank-release bound (wide array, short passes)
+    (1, 3, 2, 1, 1),       # 1x1 array: one-row passes back to back (queue read-during-write)
+    (3, 2, 4, 2, 1),       # single column / single row arrays
+    (2, 5, 3, 1, 2),
+    (9, 2, 7, 4, 3),       # OS: K < max(R, C), the drain paces the passes
+]
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+@pytest.mark.parametrize("M,K,N,rows,cols", SHAPES)
+def test_int8_gemm_exact_and_cycles(M, K, N, rows, cols, dataflow):
+    check_int_gemm(M, K, N, rows=rows, cols=cols, dataflow=dataflow, seed=M * 1000 + K * 10 + N)
+
+
+def test_ws_small_acc_depth_chunks_m():
+    # M = 7 with acc_depth = 3: chunks of 3, 3, 1 rows, each through all K tiles
+    check_int_gemm(7, 9, 5, rows=4, cols=3, dataflow="ws", acc_depth=3, seed=11)
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_other_int_widths(dataflow):
+    # u4 activations x i3 weights -> i6 accumulators: wraps modulo 2**6
+    arith = IntArith(in_format=IntFormat(4, signed=False), weight_format=IntFormat(3),
+                     acc_format=IntFormat(6))
+    check_int_gemm(6, 13, 5, rows=3, cols=2, dataflow=dataflow, arith=arith, seed=5)
+    # i16 x i16 -> i24: products alone overflow the accumulator, the wrap is still exact
+    arith = IntArith(in_format=IntFormat(16), acc_format=IntFormat(24))
+    check_int_gemm(5, 6, 3, rows=2, cols=2, dataflow=dataflow, arith=arith, seed=6)
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_extreme_values_wrap(dataflow):
+    # all -128: every product is +16384; K = 2**17 + ... would overflow; use narrow acc instead
+    arith = IntArith(in_format=INT8, acc_format=IntFormat(16))
+    dut = SystolicArray(rows=2, cols=2, dataflow=dataflow, arith=arith)
+    M, K, N = 3, 5, 3
+    x = np.full((M, K), -128)
+    w = np.full((K, N), -128)
+    beats = gs.stream_beats(x, w, rows=2, cols=2, dataflow=dataflow)
+    y_rows, _ = run_array(dut, beats)
+    got = gs.assemble(y_rows, beats["y"], M, N)
+    assert (got == (5 * 16384) % 65536).all()
+    assert (gs.to_signed(got, IntFormat(16)) == 16384).all()     # 81920 wraps to 16384
+
+
+# -- back-pressure and input gaps: nothing lost, nothing duplicated -------------------------
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+@pytest.mark.parametrize("seed", range(3))
+def test_random_stalls(dataflow, seed):
+    for i in range(VECTORS):
+        s = seed * 1000 + i
+        rng = random.Random(s)
+        M, K, N = rng.randint(1, 9), rng.randint(1, 11), rng.randint(1, 7)
+        rows, cols = rng.randint(2, 4), rng.randint(2, 4)
+        n, model = check_int_gemm(M, K, N, rows=rows, cols=cols, dataflow=dataflow, seed=s,
+                                  p_valid=0.7, p_ready=0.6, expect_cycles=False)
+        assert n >= model, f"stalled run faster than the no-stall model (seed {s})"
+
+
+# -- structure ---------------------------------------------------------------------------
+def test_timing_properties():
+    ws = SystolicArray(rows=4, cols=3, dataflow="ws")
+    assert (ws.latency, ws.weight_load_cycles, ws.initiation_interval) == (6, 4, 1)
+    assert [ws.weight_row_release(i) for i in range(4)] == [2, 3, 4, 5]
+    assert ws.latency == gs.ws_pipeline_depth(4, 3)
+    os_ = SystolicArray(rows=4, cols=3, dataflow="os")
+    assert (os_.latency, os_.drain_cycles, os_.pass_interval) == (4, 4, 4)
+
+
+def test_field_formats_and_ports():
+    a = SystolicArray(rows=2, cols=3, dataflow="ws")
+    ff = a.field_formats
+    assert set(ff) == {"w", "x", "y"}
+    assert ff["w"] == {"w[0]": INT8, "w[1]": INT8, "w[2]": INT8}
+    assert ff["x"] == {"x[0]": INT8, "x[1]": INT8, "last": None, "start": None, "emit": None}
+    assert ff["y"] == {"y[0]": INT32, "y[1]": INT32, "y[2]": INT32}
+    assert Shape.cast(a.x.payload.shape()).width == 2 * 8 + 3
+    o = SystolicArray(rows=2, cols=3, dataflow="os")
+    assert set(o.field_formats["x"]) == {"x[0]", "x[1]", "last"}
+    assert a.top_name == "systolic_ws_2x3_i8_i32"
+    arith = IntArith(in_format=IntFormat(4, False), weight_format=IntFormat(3), acc_format=IntFormat(12))
+    assert SystolicArray(rows=4, cols=4, dataflow="os", arith=arith).top_name == "systolic_os_4x4_u4_i3_i12"
+
+
+def test_arith_for_picks_the_strategy():
+    a = arith_for(INT8, INT32)
+    assert isinstance(a, IntArith) and a.tag == "i8_i32"
+    with pytest.raises(TypeError, match=r"^in_format and acc_format must both be IntFormat or both FloatFormat, "
+                                        r"not i8 and e8m23$"):
+        arith_for(INT8, FP32)
+    if _fma_available():
+        f = arith_for(FP16, FP32)
+        assert isinstance(f, FloatArith) and f.tag == "e5m10_e8m23_rne_s1"
+
+
+@pytest.mark.parametrize("rows,cols,dataflow", [
+    (4, 4, "ws"), (4, 4, "os"),
+    pytest.param(16, 16, "ws", marks=pytest.mark.slow), pytest.param(16, 16, "os", marks=pytest.mark.slow)])
+def test_verilog_converts(rows, cols, dataflow):
+    a = SystolicArray(rows=rows, cols=cols, dataflow=dataflow)
+    v = verilog.convert(a, name=f"systolic_{rows}x{cols}_{dataflow}", emit_src=False)
+    assert "module systolic_" in v
+    for port in ("w__payload", "w__valid", "w__ready", "x__payload", "x__valid", "x__ready",
+                 "y__payload", "y__valid", "y__ready"):
+        assert port in v
+    assert "/work" not in v     # no absolute source paths
+
+
+def test_parameter_errors():
+    with pytest.raises(ValueError, match=r"^rows must be an integer between 1 and 1024, not 0$"):
+        SystolicArray(rows=0)
+    with pytest.raises(ValueError, match=r"^cols must be an integer between 1 and 1024, not 2.5$"):
+        SystolicArray(cols=2.5)
+    with pytest.raises(ValueError, match=r"^dataflow must be one of ws, os, not 'is'$"):
+        SystolicArray(dataflow="is")
+    with pytest.raises(ValueError, match=r"^acc_depth must be an integer between 1 and 65536, not 0$"):
+        SystolicArray(acc_depth=0)
+    with pytest.raises(TypeError, match=r"^in_format must be an IntFormat \(e.g. IntFormat\(8\) for i8\), "
+                                        r"not FloatFormat\(e5m10\)$"):
+        IntArith(in_format=FP16)
+    with pytest.raises(TypeError, match=r"^arith must be an arithmetic strategy"):
+        SystolicArray(arith="i8")
+
+    class SlowMac(IntArith):
+        mac_latency = 2
+
+    with pytest.raises(ValueError, match=r"^the output-stationary dataflow needs arith.mac_latency == 1 "):
+        SystolicArray(dataflow="os", arith=SlowMac())
+    with pytest.raises(ValueError, match=r"^rows must be an integer between 1 and 1024, not 2000$"):
+        Mesh(rows=2000, cols=2, arith=IntArith())
+    with pytest.raises(ValueError, match=r"^dataflow must be one of ws, os, not 'xs'$"):
+        PE(arith=IntArith(), dataflow="xs")
+
+
+# -- deeper MAC pipelines (WS): the array adapts its skew; model takes mac_latency ---------
+class _PipelinedIntArith(IntArith):
+    """IntArith with a 3-cycle MAC (stands in for a pipelined FMA)."""
+
+    mac_latency = 3
+
+    def mac(self, m, *, a, b, c, enable, name):
+        from amaranth.hdl import Signal
+        value = c + a * b
+        for i in range(self.mac_latency):
+            reg = Signal(self.acc_shape, name=f"{name}_p{i}", reset_less=True)
+            with m.If(enable):
+                m.d.sync += reg.eq(value)
+            value = reg
+        return value
+
+
+def test_ws_deep_mac_pipeline():
+    check_int_gemm(7, 10, 5, rows=3, cols=2, dataflow="ws", arith=_PipelinedIntArith(), seed=21)
+    check_int_gemm(5, 6, 4, rows=2, cols=3, dataflow="ws", arith=_PipelinedIntArith(), seed=22,
+                   p_valid=0.7, p_ready=0.6, expect_cycles=False)
+
+
+# -- FP16 x FP16 + FP32 (needs rtl/fp/fma.py) ----------------------------------------------
+def _fma_available():
+    try:
+        FloatArith()
+    except ImportError:
+        return False
+    return True
+
+
+def _fp_gemm(M, K, N, *, rows, cols, dataflow, stages=1, seed=7, p_valid=1.0, p_ready=1.0):
+    arith = FloatArith(in_format=FP16, acc_format=FP32, stages=stages)
+    rng = np.random.default_rng(seed)
+    specials = np.array([0x0000, 0x8000, 0x0001, 0x83FF, 0x7BFF, 0xFC00, 0x7E00, 0x3C00], np.uint16)
+    x = rng.normal(size=(M, K)).astype(np.float16).view(np.uint16)
+    w = rng.normal(size=(K, N)).astype(np.float16).view(np.uint16)
+    x[0, :] = specials[:K]          # signed zeros, subnormals, max finite, -inf, NaN in row 0
+    w[:, 0] = 0x8000                # -0 weights in column 0 (the +0 start and padding keep +0)
+    dut = SystolicArray(rows=rows, cols=cols, dataflow=dataflow, arith=arith)
+    beats = gs.stream_beats(x, w, rows=rows, cols=cols, dataflow=dataflow, in_width=16)
+    y_rows, n_cycles = run_array(dut, beats, seed=seed, p_valid=p_valid, p_ready=p_ready)
+    got = gs.assemble(y_rows, beats["y"], M, N)
+    golden = gs.gemm(x, w, in_format=FP16, acc_format=FP32, rows=rows, cols=cols, dataflow=dataflow)
+    mismatches = int(np.count_nonzero(got != golden))
+    assert mismatches == 0, f"{mismatches} mismatches (seed {seed})\n{got}\n{golden}"
+    if p_ready == 1.0 and p_valid == 1.0:
+        assert n_cycles == gs.cycles(M, K, N, rows, cols, dataflow, mac_latency=stages)
+
+
+@pytest.mark.skipif(not _fma_available(), reason="rtl/fp/fma.py (FMA) not available yet")
+def test_fp16_fp32_ws_gemm():
+    # K = 5 on 2 rows: three K tiles (chain in the column, FP32 adds in the accumulator)
+    _fp_gemm(3, 5, 3, rows=2, cols=2, dataflow="ws")
+
+
+@pytest.mark.skipif(not _fma_available(), reason="rtl/fp/fma.py (FMA) not available yet")
+def test_fp16_fp32_os_gemm():
+    _fp_gemm(3, 5, 3, rows=2, cols=2, dataflow="os")
+    _fp_gemm(3, 6, 3, rows=2, cols=2, dataflow="os", seed=8, p_valid=0.7, p_ready=0.6)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _fma_available(), reason="rtl/fp/fma.py (FMA) not available yet")
+def test_fp16_fp32_ws_pipelined_fma():
+    _fp_gemm(4, 5, 3, rows=2, cols=2, dataflow="ws", stages=2)
+    _fp_gemm(4, 5, 3, rows=2, cols=2, dataflow="ws", stages=2, seed=9, p_valid=0.7, p_ready=0.6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_int8_16x16(dataflow):
+    # a 16x16 int8 array on a ragged GEMM with several tiles in every dimension
+    check_int_gemm(40, 37, 35, rows=16, cols=16, dataflow=dataflow, seed=16)
