@@ -54,8 +54,11 @@ class Cli:
     def command(self, name, func, help, arguments=()):
         """Add ``tensorforge NAME``; ``arguments`` is a list of (args, kwargs) for add_argument;
         ``func(args)`` returns the exit status."""
-        p = self.sub.add_parser(name, help=help, description=help, allow_abbrev=False)
+        # argparse %-formats help strings: escape literal percent signs once, here
+        p = self.sub.add_parser(name, help=help.replace("%", "%%"), description=help, allow_abbrev=False)
         for a, kw in arguments:
+            if "help" in kw:
+                kw = dict(kw, help=kw["help"].replace("%", "%%"))
             p.add_argument(*a, **kw)
         p.set_defaults(func=func, takes_generator=False)
         return p

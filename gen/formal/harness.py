@@ -24,14 +24,16 @@ Properties (``PROPERTIES``)
     strengthening invariant ``inflight == number of set stage valid bits``
     (the ``*_sK_valid`` registers and ``o__valid``; read through a probe port
     added to a copy of the DUT text). With the invariant the property is
-    1-inductive; without it (other cores) it is checked by BMC to the stated depth.
+    proved by k-induction (depth ``latency + 4``, at least 4, which also bounds
+    the base case); without it (other cores) it is checked by BMC to the stated depth.
 ``latency``
     With ``o.ready`` held high: ``i.ready`` stays high (initiation interval 1
     when the manifest says so) and every accepted input emerges within the
     manifest's ``latency`` cycles (in-order stream: after each cycle's
     handshakes at most the inputs accepted in the last ``latency`` cycles,
     counting the current one, are still inside). k-induction, depth
-    ``latency + 3``.
+    ``latency + 4`` (with the valid-chain invariant where available; when the
+    induction does not close the result is reported as BMC to that depth).
 ``equiv_flow`` / ``equiv_backpressure`` (cores with a ``stages`` parameter, ``stages >= 1``)
     Miter against the same configuration with ``stages=0`` (the unpipelined,
     purely combinational form): on every input handshake the reference output

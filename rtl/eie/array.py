@@ -39,6 +39,48 @@ def _bits_for(n):
     return max(1, int(n).bit_length())
 
 
+def _decode(m, index, n, name):
+    """One-hot decode of ``index`` into ``n`` bits, as two small decoders ANDed (no wide case)."""
+    bits = max(1, (n - 1).bit_length())
+    lo_bits = bits // 2
+    hi_bits = bits - lo_bits
+    lo = [Signal(name=f"{name}_lo{k}") for k in range(1 << lo_bits)]
+    hi = [Signal(name=f"{name}_hi{k}") for k in range(1 << hi_bits)]
+    idx = Signal(bits, name=f"{name}_idx")
+    m.d.comb += idx.eq(index)
+    for k, sig in enumerate(lo):
+        m.d.comb += sig.eq(idx[:lo_bits] == k if lo_bits else 1)
+    for k, sig in enumerate(hi):
+        m.d.comb += sig.eq(idx[lo_bits:] == k)
+    out = Signal(n, name=f"{name}_onehot")
+    m.d.comb += out.eq(Cat(*[hi[j >> lo_bits] & lo[j & ((1 << lo_bits) - 1)] for j in range(n)]))
+    return out
+
+
+def _below(m, count, n, name):
+    """Thermometer ``bit j = (j < count)`` for ``j < n``, from two small comparisons per bit group."""
+    bits = max(1, n.bit_length())
+    lo_bits = bits // 2
+    c = Signal(bits, name=f"{name}_count")
+    m.d.comb += c.eq(count)
+    hi_c, lo_c = c[lo_bits:], c[:lo_bits]
+    hi_max, lo_max = (1 << (bits - lo_bits)) - 1, (1 << lo_bits) - 1
+    groups = {}
+    out = []
+    for j in range(n):
+        g, r = j >> lo_bits, j & lo_max
+        if g not in groups:
+            gt, eq = Signal(name=f"{name}_gt{g}"), Signal(name=f"{name}_eq{g}")
+            # (comparisons against a field's maximum are constant: leave them out for lint)
+            m.d.comb += [gt.eq(hi_c > g if g < hi_max else 0), eq.eq(hi_c == g)]
+            groups[g] = (gt, eq)
+        gt, eq = groups[g]
+        out.append(gt | (eq & (lo_c > r)) if lo_bits and r < lo_max else gt)
+    sig = Signal(n, name=f"{name}_mask")
+    m.d.comb += sig.eq(Cat(*out))
+    return sig
+
+
 def _check(name, value, lo, hi):
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
         raise ValueError(f"{name} must be an integer between {lo} and {hi}, not {value!r}")
@@ -288,8 +330,9 @@ class EIEArray(wiring.Component):
             m.d.sync += load_err.eq(1)
         with m.If(ld_fire & ok & (ld.target == TARGET_CLEAR)):
             m.d.sync += [nz.eq(0), load_err.eq(0)]
+        ld_sel = _decode(m, ld.addr[:_bits_for(cols - 1)], cols, "act_sel")
         with m.If(is_act):
-            m.d.sync += nz.bit_select(ld.addr[:_bits_for(cols - 1)], 1).eq(act_val != 0)
+            m.d.sync += nz.eq(Mux(act_val != 0, nz | ld_sel, nz & ~ld_sel))
 
         # ---- leading non-zero detection and broadcast ------------------------------------------
         m.submodules.lnzd = lnzd = LeadingNonZero(width=cols, fanin=self._fanin)
@@ -306,13 +349,14 @@ class EIEArray(wiring.Component):
             m.d.comb += [pe.act.valid.eq(fire), pe.act.payload.col.eq(bc_col), pe.act.payload.value.eq(bc_val)]
         m.d.comb += self.broadcast.eq(fire)
         running = (state == COMPUTE) | (state == CHECK)
+        bc_sel = _decode(m, lnzd.index, cols, "bc_sel")
         with m.If(running & (fire | ~bc_valid)):
             # the check pass broadcasts every column with the value 0: pointers and entries are
             # walked (and checked) but every accumulator stays 0
             m.d.sync += [bc_valid.eq(lnzd.valid), bc_col.eq(lnzd.index),
                          bc_val.eq(Mux(state == CHECK, 0, act_rd.data))]
             with m.If(lnzd.valid):
-                m.d.sync += pending.bit_select(lnzd.index, 1).eq(0)
+                m.d.sync += pending.eq(pending & ~bc_sel)
 
         # ---- start / compute / done -------------------------------------------------------------
         all_idle = Cat(*[pe.idle for pe in pes]).all()
@@ -322,7 +366,7 @@ class EIEArray(wiring.Component):
         for pe in pes:
             m.d.comb += [pe.clear.eq(start_fire), pe.shift.eq(shift), pe.relu.eq(relu)]
         m.d.sync += fill.eq(0)
-        col_mask = Cat(*[st.n_cols > j for j in range(cols)])
+        col_mask = _below(m, st.n_cols, cols, "cols")
         checking = st.check & ~load_err
         with m.If(start_fire):
             m.d.sync += [state.eq(Mux(checking, CHECK, COMPUTE)), fill.eq(1), done.eq(0), count.eq(1),

@@ -43,8 +43,10 @@ __all__ = ["DRIVER_SOURCE", "DriverBuild", "ports_header", "build_driver", "run_
            "ExhaustiveError", "container_bytes"]
 
 DRIVER_SOURCE = Path(__file__).with_name("driver.cpp")
-#: C++ optimization for the model and the driver.
-OPT = ("OPT_FAST=-O2", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2")
+#: Make variables: C++ optimization for the model and the driver, and CFG_CXXFLAGS_PCH_I, which the
+#: PyPI wheel's verilated.mk leaves empty (large, split models then pass the precompiled header
+#: as a linker input and fail to compile; same fix as ``sim.runner.MAKE_VARS``).
+OPT = ("OPT_FAST=-O2", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2", "CFG_CXXFLAGS_PCH_I=-include")
 MAX_REPORTED = 8
 
 

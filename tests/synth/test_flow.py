@@ -200,19 +200,24 @@ def test_sweep_writes_csv_and_png(only_test_generator, build_dir, tmp_path, caps
 
 
 @pytest.mark.synth
-def test_reference_tables(only_test_generator, build_dir, tmp_path):
+def test_reference_tables(monkeypatch, build_dir, tmp_path):
     from tensorforge.gen.synth.tables import Reference, reference_tables
+    gens = {g.name: g for g in (generator(), delay_generator())}
+    monkeypatch.setattr(registry, "_REGISTRY", gens)
+    monkeypatch.setattr(registry, "_loaded", True)
     logs = []
+    # (both configurations are in the module's build cache when the earlier tests ran)
     out = reference_tables(out_dir=tmp_path, seeds=1, targets=("ice40-up5k",), build_dir=build_dir,
                            configs=[Reference("test_muladd", {}, "one lane"),
-                                    Reference("test_muladd", {"lanes": "40"}, "40 lanes"),
+                                    Reference("test_delay", {"width": "64", "depth": "100"}, "too many FF"),
                                     Reference("no_such_family", {}, "not yet")],
                            log=logs.append)
     assert [r["status"] for r in out["rows"]] == ["ok", "does not fit"]
     assert out["skipped"] == ["no_such_family: not registered"]
     md = (tmp_path / "reference.md").read_text()
     assert "| test_muladd | width=16, lanes=1, stages=2 | ice40-up5k | " in md
-    assert re.search(r"does not fit: needs \d+,\d{3} LUT4, has 5,280", md)
+    assert re.search(r"\| test_delay \| width=64, depth=100 \| ice40-up5k \| does not fit: needs 6,\d{3} FF, "
+                     r"has 5,280 \(Yosys estimate, before place-and-route\)", md), md
     assert "make tables" in md and "Not in the table: no_such_family: not registered." in md
     data = json.loads((tmp_path / "reference.json").read_text())
     assert data["rows"][0]["core"]["DSP"] == 1 and data["seeds"] == 1
