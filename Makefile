@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/tensorforge demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -m "not slow" tests
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -m "not slow" --durations=15 tests
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -m slow tests

@@ -8,7 +8,7 @@ from ..golden.formats import FP16, FP32
 from ..rtl.fp.fma import FMA
 from ..rtl.fp.mul import Mul
 from ..rtl.fp.add import Add
-from .registry import ChoiceParam, FormatParam, Generator, IntParam, register
+from .registry import ChoiceParam, FormatParam, Generator, IntParam, SameFormatParam, register
 
 ROUNDING = ChoiceParam("rounding", "rne", "rounding mode, fixed at generation time",
                        choices=("rne", "rtz", "rdn", "rup", "rmm"))
@@ -41,11 +41,11 @@ register(Generator(
         fmt=fmt, out_format=out_format, rounding=rounding, stages=stages),
     params=(
         FormatParam("fmt", FP16, "format of a and b"),
-        FormatParam("out_format", FP16, "format of d"),
+        SameFormatParam("out_format", None, "format of d (default: the same as a and b)", same_as="fmt"),
         ROUNDING,
         _stages(Mul, "pipeline registers (= latency in cycles)"),
     ),
-    top=lambda p: f"mul_{p['fmt']}_{p['out_format']}_{p['rounding']}_s{p['stages']}",
+    top=lambda p: f"mul_{p['fmt']}_{p['out_format'] or p['fmt']}_{p['rounding']}_s{p['stages']}",
     bench="stream",
 ))
 

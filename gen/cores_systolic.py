@@ -17,36 +17,15 @@ runs a GEMM through the generated Verilog (:mod:`tensorforge.sim.systolic_driver
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from ..golden.formats import INT8, INT32
 from ..rtl.systolic import SystolicArray, arith_for
 from .cores_fp import ROUNDING
-from .registry import ChoiceParam, FormatParam, Generator, IntParam, register
+from .registry import ChoiceParam, FormatParam, Generator, IntParam, SameFormatParam, register
 
 __all__ = ["build_array", "top_name", "DEFAULT_ACC_DEPTH"]
 
 DEFAULT_ACC_DEPTH = 256
-
-
-@dataclass(frozen=True)
-class _OptionalFormatParam(FormatParam):
-    """A format parameter whose default ``None`` means "same as ``in_format``"."""
-
-    @property
-    def allowed(self):
-        return super().allowed + ", or 'same' (the in_format)"
-
-    def parse(self, text):
-        if str(text).strip().lower() in ("same", "none", ""):
-            return None
-        return super().parse(text)
-
-    def check(self, value):
-        return None if value is None else super().check(value)
-
-    def show(self, value):
-        return "same" if value is None else str(value)
 
 
 def build_array(rows, cols, dataflow, in_format, acc_format, weight_format, acc_depth, stages, rounding):
@@ -77,7 +56,7 @@ register(Generator(
                     kinds=("int", "float")),
         FormatParam("acc_format", INT32, "accumulator/result format (integer for integer inputs, "
                     "float for float inputs)", kinds=("int", "float")),
-        _OptionalFormatParam("weight_format", None, "weight format (integers only; default: in_format)",
+        SameFormatParam("weight_format", None, "weight format (integers only; default: in_format)",
                              kinds=("int", "float")),
         IntParam("acc_depth", DEFAULT_ACC_DEPTH, "WS accumulator queue depth = most rows per pass",
                  lo=1, hi=65536),

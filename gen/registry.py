@@ -21,7 +21,7 @@ from typing import Any, Callable
 from ..golden.formats import FloatFormat, IntFormat, FlexFormat, parse_float_format, parse_int_format, parse_format
 
 __all__ = [
-    "Param", "IntParam", "ChoiceParam", "FormatParam", "BoolParam", "Generator",
+    "Param", "IntParam", "ChoiceParam", "FormatParam", "SameFormatParam", "BoolParam", "Generator",
     "ParamError", "register", "generators", "get", "resolve", "build", "FAMILY_MODULES",
 ]
 
@@ -174,6 +174,29 @@ class FormatParam(Param):
         if kind not in self.kinds or (self.choices and value not in self.choices):
             raise self._bad(value)
         return value
+
+
+@dataclass(frozen=True)
+class SameFormatParam(FormatParam):
+    """A format parameter whose default ``None`` means "the same as ``same_as``"
+    (another parameter); ``same`` on the command line selects it."""
+
+    same_as: str = "in_format"
+
+    @property
+    def allowed(self):
+        return super().allowed + f", or 'same' (the {self.same_as})"
+
+    def parse(self, text):
+        if str(text).strip().lower() in ("same", "none", ""):
+            return None
+        return super().parse(text)
+
+    def check(self, value):
+        return None if value is None else super().check(value)
+
+    def show(self, value):
+        return "same" if value is None else str(value)
 
 
 @dataclass(frozen=True)

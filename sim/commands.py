@@ -11,8 +11,8 @@ mismatch or stream-protocol error, 2 bad command line.
 
 ``tensorforge demo`` generates the FP16 x FP16 + FP32 FMA into
 ``build/demo/``, lints it, runs 100k vectors through it in Verilator against
-the golden model and prints a short summary. Later issues add steps (the MMA,
-the ECP5 synthesis figures) to :data:`DEMO_STEPS`.
+the golden model, does the same for the 4x4x4 Volta MMA block (5k blocks), then
+synthesizes the FMA for ecp5-25k (one seed) and prints a short summary.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..gen.registry import ParamError
 
-__all__ = ["add_commands", "DEMO_STEPS", "format_results", "SIM_BENCHES"]
+__all__ = ["add_commands", "format_results", "SIM_BENCHES"]
 
 #: Generators the generic stream bench cannot drive (several streams, a workload such as a
 #: GEMM instead of random vectors), by ``Generator.bench`` -> module that defines
@@ -186,9 +186,6 @@ def _cmd_sim(args, gen, params):
 
 #: Demo steps after the FMA: functions ``step(ctx) -> list[str]`` of summary lines, run in order.
 #: ``ctx`` is a dict with ``args`` (parsed options), ``out`` (build/demo) and ``results`` (the
-#: FMA run). HOOK for later issues: append the MMA demo and the ECP5 synthesis figures here,
-#: e.g. ``DEMO_STEPS.append(mma_demo_step)`` from their command module.
-DEMO_STEPS: list = []
 
 
 def _cmd_demo(args):
@@ -225,10 +222,40 @@ def _cmd_demo(args):
         for line in format_results(res):
             print("  " + line)
     status = 0 if res["passed"] else 1
-    ctx = {"args": args, "out": out, "results": res}
-    for step in DEMO_STEPS:       # HOOK: MMA demo, ECP5 synthesis figures (later issues)
-        for line in step(ctx) or ():
-            print(line)
+
+    # The headline tensor core: a 4x4x4 FP16 x FP16 + FP32 MMA block with Volta numerics.
+    mma = registry.get("mma")
+    mparams = registry.resolve(mma, {"m": 4, "n": 4, "k": 4, "semantics": "volta"})
+    mart = elaborate(mma, mparams)
+    mpaths = write(mart, out)
+    print()
+    print("tensorforge demo: 4x4x4 tensor-core MMA D = A*B + C, FP16 x FP16 + FP32, NVIDIA Volta numerics")
+    print(f"  generated {mpaths[0]} (64 multipliers, one 4x4x4 block per cycle)")
+    try:
+        mres = _run(mma, mparams, vectors=args.mma_vectors, seed=args.seed, gap=0.2, stall=0.2,
+                    build_root=args.build_dir, quiet=False, label="MMA in Verilator")
+    except runner.SimError as exc:
+        print(f"tensorforge: simulation failed: {exc}", file=sys.stderr)
+        return 3
+    print(f"  configuration     {mart.top}")
+    print(f"  latency           {mart.manifest['latency']} cycles, one 4x4x4 block per cycle")
+    print(f"  blocks            {mres['received']} in Verilator ({16 * mres['received']} dot products)")
+    print(f"  mismatches        {mres['mismatches']} against tensorforge.golden.dot.mma (volta)")
+    if not mres["passed"]:
+        status = 1
+        for line in format_results(mres):
+            print("  " + line)
+
+    # Out-of-context synthesis of the FMA for ECP5 (one seed).
+    if not args.no_synth:
+        from ..gen.synth import SynthError, format_result, synthesize
+        print()
+        print("tensorforge demo: synthesis of the FMA for ecp5-25k (Yosys + nextpnr from PyPI, 1 seed)")
+        try:
+            print(format_result(synthesize(gen, params, "ecp5-25k", seeds=1)))
+        except SynthError as exc:
+            print(f"tensorforge: synthesis failed: {exc}", file=sys.stderr)
+            status = status or 1
     print("PASS" if status == 0 else "FAIL")
     return status
 
@@ -261,9 +288,11 @@ def add_commands(cli):
             extra(cli)
     cli.command(
         "demo", _cmd_demo,
-        "generate the FP16xFP16+FP32 FMA into build/demo, verify 100k vectors in Verilator, summarize",
+        "generate the FP16xFP16+FP32 FMA and the 4x4x4 volta MMA into build/demo, verify them in Verilator, synthesize the FMA for ECP5",
         [
-            (("--vectors",), dict(type=_positive, default=100000, help="vectors to simulate (default 100000)")),
+            (("--vectors",), dict(type=_positive, default=100000, help="FMA vectors to simulate (default 100000)")),
+            (("--mma-vectors",), dict(type=_positive, default=5000, help="4x4x4 MMA blocks to simulate (default 5000)")),
+            (("--no-synth",), dict(action="store_true", help="skip the ECP5 synthesis step")),
             *common,
             (("-o", "--output"), dict(metavar="DIR", default=str(Path("build") / "demo"),
                                       help="where the generated files go (default build/demo)")),

@@ -279,7 +279,8 @@ def _fma_reference(params, inputs):
 
 
 def _mul_stimulus(params, n, rng):
-    fmt, out = params["fmt"], params["out_format"]
+    fmt = params["fmt"]
+    out = params["out_format"] or fmt          # None = the same format as a and b
     a = float_operands(fmt, n, rng)
     b = float_operands(fmt, n, rng)
     sel = _pick(rng, n, 0.15)
