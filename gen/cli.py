@@ -24,7 +24,7 @@ from pathlib import Path
 from . import registry
 from .registry import ParamError
 
-__all__ = ["main", "Cli", "COMMAND_MODULES"]
+__all__ = ["main", "Cli", "COMMAND_MODULES", "positive_int", "non_negative_int", "probability", "fraction"]
 
 #: Modules that contribute subcommands (``add_commands(cli)``), in help order.
 COMMAND_MODULES = [
@@ -36,6 +36,53 @@ COMMAND_MODULES = [
     "tensorforge.gen.numerics_report",  # numerics
     "tensorforge.gen.experiments.commands",  # experiment
 ]
+
+
+# -- argparse value types shared by every command module (messages are pinned by tests) -----------
+
+def _int(text):
+    try:
+        return int(str(text), 0)
+    except ValueError:
+        return None
+
+
+def positive_int(text):
+    """``--vectors``-style counts: an integer >= 1."""
+    n = _int(text)
+    if n is None or n < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return n
+
+
+def non_negative_int(text):
+    """Seeds: an integer >= 0."""
+    n = _int(text)
+    if n is None or n < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, not {text!r}")
+    return n
+
+
+def probability(text):
+    """Gap / stall probabilities: a number in [0, 1)."""
+    try:
+        p = float(text)
+    except ValueError:
+        p = -1.0
+    if not 0.0 <= p < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0 and < 1, not {text!r}")
+    return p
+
+
+def fraction(text):
+    """Densities: a number in [0, 1]."""
+    try:
+        d = float(text)
+    except ValueError:
+        d = -1.0
+    if not 0.0 <= d <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, not {text!r}")
+    return d
 
 
 class _Parser(argparse.ArgumentParser):

@@ -17,7 +17,6 @@ synthesizes the FMA for ecp5-25k (one seed) and prints a short summary.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import os
@@ -25,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..gen.cli import non_negative_int, positive_int, probability
 from ..gen.registry import ParamError
 
 __all__ = ["add_commands", "format_results", "SIM_BENCHES"]
@@ -45,34 +45,10 @@ def _sim_bench(gen):
     return importlib.import_module(module) if module else None
 
 
-def _probability(text):
-    try:
-        p = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0 and < 1, not {text!r}") from None
-    if not 0.0 <= p < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0 and < 1, not {text!r}")
-    return p
 
 
-def _positive(text):
-    try:
-        n = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
-    return n
 
 
-def _seed(text):
-    try:
-        n = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, not {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, not {text!r}")
-    return n
 
 
 def _default_vectors():
@@ -199,7 +175,7 @@ def _cmd_demo(args):
     params = registry.resolve(gen, {"in_format": FP16, "acc_format": FP32, "rounding": "rne"})
     art = elaborate(gen, params)
     paths = write(art, out)
-    print(f"tensorforge demo: FP16 x FP16 + FP32 fused multiply-add, round to nearest even")
+    print("tensorforge demo: FP16 x FP16 + FP32 fused multiply-add, round to nearest even")
     print(f"  generated {', '.join(str(p) for p in paths)}")
     runner.lint(paths[0])
     print(f"  verilator --lint-only -Wall (with {runner.WAIVER_FILE.name}): clean")
@@ -262,7 +238,7 @@ def _cmd_demo(args):
 
 def add_commands(cli):
     common = [
-        (("--seed",), dict(type=_seed, default=1, help="random seed for vectors and traffic (default 1)")),
+        (("--seed",), dict(type=non_negative_int, default=1, help="random seed for vectors and traffic (default 1)")),
         (("--build-dir",), dict(metavar="DIR", default=None,
                                 help="build root (default $TF_BUILD_DIR or ./build); builds go to DIR/sim/TOP")),
     ]
@@ -270,12 +246,12 @@ def add_commands(cli):
         "sim", _cmd_sim,
         "build (cached) and verify one configuration in Verilator against its golden model",
         [
-            (("--vectors",), dict(type=_positive, default=_default_vectors(),
+            (("--vectors",), dict(type=positive_int, default=_default_vectors(),
                                   help="number of random vectors (default $TF_VECTORS or 20000)")),
             *common,
-            (("--gap",), dict(type=_probability, default=None,
+            (("--gap",), dict(type=probability, default=None,
                               help="input gap probability, 0 <= P < 1 (default 0.2; systolic: 0)")),
-            (("--stall",), dict(type=_probability, default=None,
+            (("--stall",), dict(type=probability, default=None,
                                 help="output back-pressure probability, 0 <= P < 1 (default 0.2; systolic: 0)")),
             (("--json",), dict(action="store_true", help="print the results as one JSON object")),
             *[arg for module in SIM_BENCHES.values() for arg in importlib.import_module(module).SIM_ARGUMENTS],
@@ -290,8 +266,8 @@ def add_commands(cli):
         "demo", _cmd_demo,
         "generate the FP16xFP16+FP32 FMA and the 4x4x4 volta MMA into build/demo, verify them in Verilator, synthesize the FMA for ECP5",
         [
-            (("--vectors",), dict(type=_positive, default=100000, help="FMA vectors to simulate (default 100000)")),
-            (("--mma-vectors",), dict(type=_positive, default=5000, help="4x4x4 MMA blocks to simulate (default 5000)")),
+            (("--vectors",), dict(type=positive_int, default=100000, help="FMA vectors to simulate (default 100000)")),
+            (("--mma-vectors",), dict(type=positive_int, default=5000, help="4x4x4 MMA blocks to simulate (default 5000)")),
             (("--no-synth",), dict(action="store_true", help="skip the ECP5 synthesis step")),
             *common,
             (("-o", "--output"), dict(metavar="DIR", default=str(Path("build") / "demo"),

@@ -27,7 +27,6 @@ per PE, ``systolic --rows/--cols`` the array shape -- hence ``--layer-rows``/``-
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -37,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..gen.cli import fraction, positive_int
 from ..gen.registry import ParamError
 from ..golden import eie as geie
 
@@ -271,33 +271,17 @@ def format_job(res: dict, n_pe: int) -> list[str]:
     return lines
 
 
-def _density(text):
-    try:
-        d = float(text)
-    except ValueError:
-        d = -1.0
-    if not 0.0 <= d <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, not {text!r}")
-    return d
 
 
-def _count(text):
-    try:
-        n = int(text, 0)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
-    return n
 
 
 #: ``tensorforge sim`` options for ``bench == "eie"`` (defaults None: the generic path rejects them).
 SIM_ARGUMENTS = [
-    (("--layer-rows",), dict(type=_count, default=None, metavar="R", help="eie: layer rows (outputs)")),
-    (("--layer-cols",), dict(type=_count, default=None, metavar="C", help="eie: layer columns (inputs)")),
-    (("--weight-density",), dict(type=_density, default=None, metavar="DW", help="eie: weight density 0..1")),
-    (("--act-density",), dict(type=_density, default=None, metavar="DA", help="eie: activation density 0..1")),
-    (("--layers",), dict(type=_count, default=None, metavar="L",
+    (("--layer-rows",), dict(type=positive_int, default=None, metavar="R", help="eie: layer rows (outputs)")),
+    (("--layer-cols",), dict(type=positive_int, default=None, metavar="C", help="eie: layer columns (inputs)")),
+    (("--weight-density",), dict(type=fraction, default=None, metavar="DW", help="eie: weight density 0..1")),
+    (("--act-density",), dict(type=fraction, default=None, metavar="DA", help="eie: activation density 0..1")),
+    (("--layers",), dict(type=positive_int, default=None, metavar="L",
                          help="eie: chain L layers (R x C, then R x R ...; default 1)")),
     (("--check",), dict(action="store_const", const=True, default=None,
                         help="eie: start every layer with the check pass (malformed images are not executed)")),

@@ -490,11 +490,11 @@ def run_bench(args) -> int:
 
 def add_commands(cli):
     """``tensorforge bench systolic`` (added through ``sim.commands``)."""
-    from .commands import _seed
+    from ..gen.cli import non_negative_int
     cli.command("bench", run_bench, "benchmarks in Verilator: `bench systolic` = 16x16 int8 WS array on a "
                 "256x256x256 GEMM, measured utilization vs the cycle model vs SCALE-Sim", [
                     (("what",), dict(choices=["systolic"], help="which benchmark")),
-                    (("--seed",), dict(type=_seed, default=1, help="random seed (default 1)")),
+                    (("--seed",), dict(type=non_negative_int, default=1, help="random seed (default 1)")),
                     (("--build-dir",), dict(metavar="DIR", default=None,
                                             help="build root (default $TF_BUILD_DIR or ./build)")),
                     (("--json",), dict(action="store_true", help="print the results as one JSON object")),

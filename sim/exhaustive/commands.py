@@ -26,7 +26,6 @@ and the functional coverage (``tensorforge.sim.coverage``) of the same vectors.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -35,29 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ...gen.cli import positive_int, probability
 from ...gen.registry import ParamError
 
 __all__ = ["add_commands"]
 
 
-def _positive(text):
-    try:
-        n = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
-    return n
 
 
-def _probability(text):
-    try:
-        p = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0 and < 1, not {text!r}") from None
-    if not 0.0 <= p < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0 and < 1, not {text!r}")
-    return p
 
 
 def _float_inputs(manifest):
@@ -296,9 +280,9 @@ def add_commands(cli):
             (("--c",), dict(default="zero", metavar="VALUES",
                             help="FMA addends: bit patterns (0x3c00,0x8000), zero, specials, level1, all (default zero)")),
             (("--a-range",), dict(default=None, metavar="LO:HI", help="only a in [LO, HI) (pairs)")),
-            (("--jobs",), dict(type=_positive, default=None, help="worker processes (default: CPU count)")),
-            (("--chunk",), dict(type=_positive, default=1 << 20, help="vectors per comparison chunk (default 2^20)")),
-            (("--stall",), dict(type=_probability, default=0.0,
+            (("--jobs",), dict(type=positive_int, default=None, help="worker processes (default: CPU count)")),
+            (("--chunk",), dict(type=positive_int, default=1 << 20, help="vectors per comparison chunk (default 2^20)")),
+            (("--stall",), dict(type=probability, default=0.0,
                                 help="random input gaps / output back-pressure probability (default 0)")),
             *common,
         ],
@@ -308,10 +292,10 @@ def add_commands(cli):
         "coverage", _cmd_coverage,
         "Verilator line/toggle coverage + functional coverage of one FP configuration",
         [
-            (("--vectors",), dict(type=_positive, default=20000, help="random vectors after the patterns (default 20000)")),
-            (("--patterns",), dict(type=_positive, default=200_000,
+            (("--vectors",), dict(type=positive_int, default=20000, help="random vectors after the patterns (default 20000)")),
+            (("--patterns",), dict(type=positive_int, default=200_000,
                                    help="at most this many level-1 pattern vectors, evenly spaced (default 200000)")),
-            (("--stall",), dict(type=_probability, default=0.3, help="gap / back-pressure probability (default 0.3)")),
+            (("--stall",), dict(type=probability, default=0.3, help="gap / back-pressure probability (default 0.3)")),
             (("--seed",), dict(type=int, default=1, help="random seed (default 1)")),
             *common,
         ],
