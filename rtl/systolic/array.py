@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 from .arith import IntArith
 from .mesh import Mesh, check_dim
 from .pe import check_arith, check_dataflow
+from ..fp.params import silence_on_error
 
 __all__ = ["SystolicArray"]
 
@@ -93,6 +94,7 @@ class SystolicArray(wiring.Component):
     C(C-1)/2 accumulators.
     """
 
+    @silence_on_error
     def __init__(self, *, rows=4, cols=4, dataflow="ws", arith=None, acc_depth=256):
         self._rows = check_dim(rows, "rows")
         self._cols = check_dim(cols, "cols")

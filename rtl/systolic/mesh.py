@@ -7,6 +7,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .pe import PE, check_arith, check_dataflow
+from ..fp.params import silence_on_error
 
 __all__ = ["Mesh"]
 
@@ -39,6 +40,7 @@ class Mesh(wiring.Component):
         ``result[r][c]`` (each PE's finished tile).
     """
 
+    @silence_on_error
     def __init__(self, *, rows, cols, arith, dataflow="ws"):
         self._rows = check_dim(rows, "rows")
         self._cols = check_dim(cols, "cols")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+from ..fp.params import silence_on_error
 
 __all__ = ["PE", "check_dataflow", "check_arith"]
 
@@ -57,6 +58,7 @@ class PE(wiring.Component):
         the next tile's result replaces it (the array drains it in between).
     """
 
+    @silence_on_error
     def __init__(self, *, arith, dataflow="ws"):
         self._dataflow = check_dataflow(dataflow)
         self._arith = check_arith(arith, dataflow)
