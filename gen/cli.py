@@ -24,7 +24,8 @@ from pathlib import Path
 from . import registry
 from .registry import ParamError
 
-__all__ = ["main", "Cli", "COMMAND_MODULES", "positive_int", "non_negative_int", "probability", "fraction"]
+__all__ = ["main", "Cli", "COMMAND_MODULES", "value_type", "positive_int", "non_negative_int", "probability",
+           "fraction"]
 
 #: Modules that contribute subcommands (``add_commands(cli)``), in help order.
 COMMAND_MODULES = [
@@ -40,49 +41,29 @@ COMMAND_MODULES = [
 
 # -- argparse value types shared by every command module (messages are pinned by tests) -----------
 
+def value_type(convert, accept, description):
+    """An argparse ``type=``: ``convert(text)`` then ``accept(value)``, else
+    ``must be <description>, not '<text>'``."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {description}, not {text!r}")
+        return value
+    return parse
+
+
 def _int(text):
-    try:
-        return int(str(text), 0)
-    except ValueError:
-        return None
+    return int(str(text), 0)
 
 
-def positive_int(text):
-    """``--vectors``-style counts: an integer >= 1."""
-    n = _int(text)
-    if n is None or n < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
-    return n
-
-
-def non_negative_int(text):
-    """Seeds: an integer >= 0."""
-    n = _int(text)
-    if n is None or n < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, not {text!r}")
-    return n
-
-
-def probability(text):
-    """Gap / stall probabilities: a number in [0, 1)."""
-    try:
-        p = float(text)
-    except ValueError:
-        p = -1.0
-    if not 0.0 <= p < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0 and < 1, not {text!r}")
-    return p
-
-
-def fraction(text):
-    """Densities: a number in [0, 1]."""
-    try:
-        d = float(text)
-    except ValueError:
-        d = -1.0
-    if not 0.0 <= d <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, not {text!r}")
-    return d
+#: ``--vectors``-style counts, seeds, gap/stall probabilities, densities.
+positive_int = value_type(_int, lambda n: n >= 1, "a positive integer")
+non_negative_int = value_type(_int, lambda n: n >= 0, "a non-negative integer")
+probability = value_type(float, lambda p: 0.0 <= p < 1.0, "a number >= 0 and < 1")
+fraction = value_type(float, lambda d: 0.0 <= d <= 1.0, "a number between 0 and 1")
 
 
 class _Parser(argparse.ArgumentParser):

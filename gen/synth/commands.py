@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ..cli import value_type
 from ..registry import ParamError
 from .flow import DoesNotFit, SynthError, synthesize_artifact, tool_versions
 from .targets import TARGETS, get_target
@@ -17,26 +18,8 @@ from .targets import TARGETS, get_target
 __all__ = ["add_commands"]
 
 
-def _positive_int(text):
-    import argparse
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer between 1 and 100, not {text!r}") from None
-    if not 1 <= v <= 100:
-        raise argparse.ArgumentTypeError(f"must be an integer between 1 and 100, not {text!r}")
-    return v
-
-
-def _freq(text):
-    import argparse
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of MHz between 1 and 1000, not {text!r}") from None
-    if not 1 <= v <= 1000:
-        raise argparse.ArgumentTypeError(f"must be a number of MHz between 1 and 1000, not {text!r}")
-    return v
+_positive_int = value_type(int, lambda v: 1 <= v <= 100, "an integer between 1 and 100")
+_freq = value_type(float, lambda v: 1 <= v <= 1000, "a number of MHz between 1 and 1000")
 
 
 def _target_args(default_seeds):
