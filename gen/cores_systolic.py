@@ -4,8 +4,16 @@
 (or ``--in-format fp16 --acc-format fp32``) builds
 :class:`tensorforge.rtl.systolic.SystolicArray` with the arithmetic strategy that
 :func:`tensorforge.rtl.systolic.arith_for` picks for the two formats (``IntArith`` for two
-integer formats, ``FloatArith`` for two float formats). ``--rounding`` and ``--stages`` apply
-to floating point only (integer arrays ignore them); ``--acc-depth`` to ``ws`` only.
+integer formats, ``FloatArith`` for two float formats). ``--stages`` is the pipeline depth
+of every PE's multiply-add: the FMA's stages for floating point (1..16), 1..5 for integers
+(2: the product is registered before the add; 3: the operands as well; 4, 5: a second
+product / operand register -- the settings for a high clock rate, e.g. ``--stages 5`` gives
+``systolic_ws_16x16_i8_i32_s5``; see :class:`tensorforge.rtl.systolic.IntArith`);
+the output-stationary dataflow needs 1. ``--logic-multipliers N`` builds the multipliers of
+the last N PEs from logic (radix-4 Booth) instead of leaving them to DSP inference -- for a
+device with fewer DSP blocks than PEs (16x16 on ecp5-85k with 156 MULT18X18D:
+``--logic-multipliers 100``); the top name gets ``_lm<N>``. ``--rounding`` applies to
+floating point only; ``--acc-depth`` to ``ws`` only.
 
 Top-module names come from the array (``systolic_ws_16x16_i8_i32``,
 ``systolic_os_4x4_e5m10_e8m23_rne_s1``); a non-default ``--acc-depth`` of a ``ws`` array is
@@ -28,10 +36,12 @@ __all__ = ["build_array", "top_name", "DEFAULT_ACC_DEPTH"]
 DEFAULT_ACC_DEPTH = 256
 
 
-def build_array(rows, cols, dataflow, in_format, acc_format, weight_format, acc_depth, stages, rounding):
+def build_array(rows, cols, dataflow, in_format, acc_format, weight_format, acc_depth, stages, rounding,
+                logic_multipliers=0):
     """The SystolicArray of one parameter set (the registry's ``build``)."""
     arith = arith_for(in_format, acc_format, weight_format=weight_format, rounding=rounding, stages=stages)
-    return SystolicArray(rows=rows, cols=cols, dataflow=dataflow, arith=arith, acc_depth=acc_depth)
+    return SystolicArray(rows=rows, cols=cols, dataflow=dataflow, arith=arith, acc_depth=acc_depth,
+                         logic_multipliers=logic_multipliers)
 
 
 def top_name(p: dict) -> str:
@@ -41,6 +51,8 @@ def top_name(p: dict) -> str:
     name = f"systolic_{p['dataflow']}_{p['rows']}x{p['cols']}_{arith.tag}"
     if p["dataflow"] == "ws" and p["acc_depth"] != DEFAULT_ACC_DEPTH:
         name += f"_d{p['acc_depth']}"
+    if p.get("logic_multipliers", 0):
+        name += f"_lm{p['logic_multipliers']}"
     return name
 
 
@@ -60,8 +72,12 @@ register(Generator(
                              kinds=("int", "float")),
         IntParam("acc_depth", DEFAULT_ACC_DEPTH, "WS accumulator queue depth = most rows per pass",
                  lo=1, hi=65536),
-        IntParam("stages", 1, "FMA pipeline registers per PE (floating point; OS needs 1)", lo=1, hi=16),
+        IntParam("stages", 1, "pipeline registers of each PE's multiply-add (floating point: FMA stages; "
+                 "integers: 1, 2 = product registered before the add, 3 = operands registered too, "
+                 "4/5 = a second product/operand register; OS needs 1)", lo=1, hi=16),
         ROUNDING,
+        IntParam("logic_multipliers", 0, "PEs whose multiplier is built from logic (radix-4 Booth) instead "
+                 "of DSP inference: the last N in row-major order (integers only)", lo=0, hi=1 << 20),
     ),
     top=top_name,
     bench="systolic",

@@ -5,8 +5,8 @@ Semantics are chosen by name (``chain``, ``exact``, ``volta``, ``ampere``, ``hop
 variants (RNE, e_zero -19/-20/-21). ``--F`` / ``--L`` override the preset's fraction bits
 kept after alignment and block size (0 = the preset's value; nvidia semantics only).
 
-Top names encode every parameter: ``dot_k4_e5m10_e8m23_volta_s3``,
-``mma_m4n4k4_e5m10_e8m23_volta_s3``; overrides add ``_f<F>`` / ``_l<L>`` after the
+Top names encode every parameter: ``dot_k4_e5m10_e8m23_volta_s7``,
+``mma_m4n4k4_e5m10_e8m23_volta_s7``; overrides add ``_f<F>`` / ``_l<L>`` after the
 semantics (``dot_k8_e5m10_e8m23_volta_f24_l8_s5``).
 """
 
@@ -20,8 +20,11 @@ from .registry import ChoiceParam, FormatParam, Generator, IntParam, register
 
 __all__ = ["semantics_of", "sem_tag"]
 
-#: Default pipeline depth of both generators (registers; the fused datapath has 7 steps per block).
-DEFAULT_STAGES = 3
+#: Default pipeline depth of both generators: one register after each of the fused datapath's 7
+#: steps (unpack | DSP multiply + exponent planning | align | add | count | shift | round), the
+#: largest value every configuration accepts (chain k=1 and a one-block fused lane have 7 steps).
+#: The 4x4x4 Volta MMA needs it for its >= 75 MHz target on ecp5-85k (see README).
+DEFAULT_STAGES = 7
 #: Largest ``--stages`` accepted by the schema; the component checks the exact limit of a
 #: configuration (7 per chain step, 7 + 6 per extra nvidia block).
 STAGES_HI = 7 * K_MAX

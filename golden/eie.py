@@ -92,36 +92,64 @@ cycle does not make room until the next cycle, so there is no combinational path
 from any PE back to the broadcast). A pushed entry can be popped from cycle
 ``t+1`` on.
 
-*PE, cycle by cycle* (the entry popped in cycle ``q`` with ``c`` stored entries):
+*PE, cycle by cycle.* A PE has three decoupled parts: the activation queue
+(``queue_depth`` entries), a *pointer prefetch* pipeline that turns queue entries
+into column descriptors ahead of time, and the *walker* that issues sparse-matrix
+entries. Every decision is taken from registers (no SRAM output feeds a control
+decision in the cycle it appears), which is what lets the PE close timing at
+100 MHz on an ECP5. For the column ``j`` popped in cycle ``q``, with ``c`` stored
+entries (for this PE), taken by the walker in cycle ``s``:
 
-- ``q``: pop the queue head ``(j, a_j)`` and present the pointer addresses to the
-  even/odd banks (synchronous single-port SRAMs, one read each).
-- ``q+1``: ``p[j]``, ``p[j+1]`` come out of the banks; the walker loads them and, if
-  ``c > 0``, issues the sparse-matrix read of entry ``p[j]`` in the same cycle.
-- ``q+1 .. q+c``: one entry issued per cycle (row ``ptr // entries_per_row``, lane
-  ``ptr % entries_per_row``).
-- The walker is *free* in a cycle in which it issues the last entry of its column
-  or issues nothing. A free walker pops the next queue entry in that same cycle,
-  so the pointer read overlaps the last entry: a column costs ``max(1, c)`` cycles
-  of the PE; an empty column costs 1 cycle.
-- Arithmetic pipeline of an entry issued in cycle ``s`` (4 stages, as in the paper):
-  ``E`` (``s+1``): matrix SRAM data, lane select, codebook lookup and address
-  accumulation (``x = z`` or ``x_prev + z + 1``) in parallel;
-  ``M`` (``s+2``): exact product ``w * a_j``;
-  ``A`` (``s+3``): read accumulator ``x`` and add (wrapping). If the entry in ``W``
-  targets the same accumulator its sum is *bypassed* to the adder input instead of
-  the stale register-file value (back-to-back hits on one accumulator);
-  ``W`` (``s+4``): write accumulator ``x``.
+- ``q`` (*fetch*): pop the queue head ``(j, a_j)`` and present the pointer addresses
+  to the even/odd banks (synchronous single-port SRAMs, one read each). A pop needs
+  a non-empty queue and a free *descriptor slot*: at most
+  ``DESCRIPTOR_SLOTS`` (4) columns may be popped and not yet taken by the walker,
+  counted at the start of the cycle (a take in the same cycle frees its slot only
+  from the next cycle). At most one pop per cycle.
+- ``q+1`` (*pointer register*): ``p[j]``, ``p[j+1]`` come out of the banks and are
+  registered as they are.
+- ``q+2`` (*decode*): ``c = p[j+1] - p[j]``, the pointer checks (decreasing pair,
+  end beyond the matrix memory: the column becomes empty and a flag is raised) and
+  the flags "no entry", "one entry" are computed and the descriptor
+  ``(p[j], c, a_j, flags)`` is written to the descriptor FIFO.
+- ``s >= q+3`` (*take*): the walker takes the oldest descriptor when it is free, i.e.
+  in a cycle in which it issues nothing or issues the last entry of its current
+  column. Taking costs no issue slot of its own: the entries of the column are
+  issued in cycles ``s+1 .. s+c`` (one per cycle; row ``ptr // entries_per_row``,
+  lane ``ptr % entries_per_row``), so the next take can happen in ``s + max(1, c)``:
+  a column costs ``max(1, c)`` cycles of the walker (an empty column 1 cycle) and
+  back-to-back columns keep the walker issuing every cycle. Four descriptor slots
+  cover the ``q -> s`` distance of 3 cycles, so even a run of one-entry columns
+  proceeds at one column per cycle.
+- Arithmetic pipeline of an entry issued in cycle ``i`` (``PIPELINE_STAGES`` = 6
+  stages after the issue):
+  ``R`` (``i+1``): the sparse-matrix row comes out of the SRAM and is registered;
+  ``E`` (``i+2``): lane select, codebook lookup and address accumulation
+  (``x = z`` for the first entry of a column, ``x_prev + z + 1`` afterwards);
+  ``M`` (``i+3``): exact product ``w * a_j``;
+  ``A1`` (``i+4``): read accumulator ``x``; if the entry in ``W`` targets the same
+  accumulator, its sum (written only at the end of this cycle) is taken instead;
+  ``A2`` (``i+5``): add the product (wrapping); if the entry just ahead (now in
+  ``W``) targets the same accumulator, its fresh sum is *bypassed* to the adder
+  instead of the value read in ``A1`` (back-to-back hits on one accumulator, as in
+  the paper);
+  ``W`` (``i+6``): write accumulator ``x``.
   The pipeline never stalls.
 
 Closed form (``k`` indexes the non-zero activations in broadcast order, ``c[p,k]``
-the entries of PE ``p`` in that column, ``D`` the queue depth)::
+the entries of PE ``p`` in that column, ``D`` the queue depth, ``S =
+DESCRIPTOR_SLOTS`` = 4)::
 
-    b[k]   = max(b[k-1] + 1, max_p q[p, k-D] + 1)            (b[0] = 0; the second term only for k >= D)
-    q[p,k] = max(b[k] + 1, q[p,k-1] + max(1, c[p,k-1]))      (q[p,0] = b[0] + 1)
+    b[k]   = max(b[k-1] + 1, max_p q[p, k-D] + 1)                 (b[0] = 0; 2nd term for k >= D)
+    q[p,k] = max(b[k] + 1, q[p,k-1] + 1, s[p,k-S] + 1)            (terms that exist)
+    s[p,k] = max(q[p,k] + 3, s[p,k-1] + max(1, c[p,k-1]))
 
-PE ``p`` is done at the end of cycle ``max(q[p,K-1] + 1, last_issue[p] + 4)`` and
-``compute_cycles = 1 + max_p(that)`` (0 when no activation is non-zero). Fixed
+PE ``p`` is done at the end of cycle ``max(s[p,K-1], last_issue[p] + 6)`` and
+``compute_cycles = 1 + max_p(that)`` (0 when no activation is non-zero); the
+first all-idle cycle is ``compute_cycles``. In steady state a PE is as fast as
+before the prefetch stage was added (one entry or one empty column per cycle);
+what it adds is latency (pop to first issue 4 cycles instead of 1, issue to write
+6 instead of 4) and ``S`` extra columns of look-ahead behind each queue. Fixed
 overheads around the compute phase are parameters of :func:`cycles`
 (``start_latency``, ``finish_latency``). Efficiency figures (see
 :class:`CycleReport`): ``load_balance_efficiency = entries processed / (n_pe *
@@ -143,11 +171,18 @@ __all__ = [
     "compress", "decompress", "quantize_codebook", "entry_counts",
     "accumulate", "round_shift_rne", "spmv", "run_layers",
     "cycles", "schedule", "to_fixed", "from_fixed", "sparse_workload",
-    "PIPELINE_STAGES", "ARRAY_START_LATENCY", "ARRAY_FINISH_LATENCY",
+    "PIPELINE_STAGES", "DESCRIPTOR_SLOTS", "PREFETCH_LATENCY", "ARRAY_START_LATENCY", "ARRAY_FINISH_LATENCY",
 ]
 
-#: Arithmetic pipeline stages after the sparse-matrix read (E, M, A, W).
-PIPELINE_STAGES = 4
+#: Arithmetic pipeline stages after an entry's issue (R, E, M, A1, A2, W): an entry issued in
+#: cycle ``i`` writes its accumulator at the end of cycle ``i + PIPELINE_STAGES``.
+PIPELINE_STAGES = 6
+#: Columns a PE may have popped from its activation queue and not yet handed to its walker
+#: (pointer reads in flight plus decoded descriptors waiting).
+DESCRIPTOR_SLOTS = 4
+#: Cycles from a pop to the first cycle the walker can take that column's descriptor
+#: (pointer read, pointer register, decode).
+PREFETCH_LATENCY = 3
 #: ``rtl.eie.EIEArray``: cycles from the accepted ``start`` to cycle 0 of the model
 #: (source bitmap latched, then the leading-non-zero tree fills the broadcast register).
 ARRAY_START_LATENCY = 2
@@ -645,8 +680,11 @@ class CycleReport:
         Cycle ``b[k]`` in which activation ``k`` was broadcast.
     pop_cycle : int64 array (n_pe, K)
         Cycle ``q[p, k]`` in which PE ``p`` popped activation ``k``.
+    take_cycle : int64 array (n_pe, K)
+        Cycle ``s[p, k]`` in which PE ``p``'s walker took column ``k`` (entries issued in
+        ``s+1 .. s+c``).
     done_cycle : int64 array (n_pe,)
-        Last cycle in which each PE had work (pointer read or accumulator write); -1 if none.
+        Last cycle in which each PE had work (last take or accumulator write); -1 if none.
     """
 
     total: int
@@ -658,6 +696,7 @@ class CycleReport:
     macs: np.ndarray
     broadcast_cycle: np.ndarray
     pop_cycle: np.ndarray
+    take_cycle: np.ndarray
     done_cycle: np.ndarray
 
     @property
@@ -680,9 +719,11 @@ def schedule(counts, queue_depth, broadcast_cycle=None):
     queue_depth : int, 1..1024.
     broadcast_cycle : optional ``(K,)`` cycles; when given, the broadcasts happen at
         exactly these cycles (the caller guarantees they respect the queue rule, as a
-        testbench driving one PE does) and only the pops are computed.
+        testbench driving one PE does) and only the pops and takes are computed.
 
-    Returns ``(b, q)``: broadcast cycles ``(K,)`` and pop cycles ``(n_pe, K)``.
+    Returns ``(b, q, s)``: broadcast cycles ``(K,)``, pop cycles ``(n_pe, K)`` and the
+    cycles ``(n_pe, K)`` in which each PE's walker takes each column (its entries are
+    issued in cycles ``s+1 .. s+c``).
     """
     queue_depth = _check_int("queue_depth", queue_depth, 1, 1024)
     counts = np.asarray(counts, dtype=np.int64)
@@ -692,12 +733,12 @@ def schedule(counts, queue_depth, broadcast_cycle=None):
     cost = np.maximum(counts, 1)
     b = np.zeros(K, dtype=np.int64)
     q = np.zeros((n_pe, K), dtype=np.int64)
+    s = np.zeros((n_pe, K), dtype=np.int64)
     given = None if broadcast_cycle is None else np.asarray(broadcast_cycle, dtype=np.int64)
     if given is not None and given.shape != (K,):
         raise ValueError(f"broadcast_cycle must have shape ({K},), not {given.shape}")
     # plain Python over K with per-PE numpy vectors keeps this O(K * n_pe) and fast
-    q_prev = None
-    D = queue_depth
+    D, S = queue_depth, DESCRIPTOR_SLOTS
     for k in range(K):
         if given is not None:
             bk = int(given[k])
@@ -706,12 +747,17 @@ def schedule(counts, queue_depth, broadcast_cycle=None):
             if k >= D:
                 bk = max(bk, int(q[:, k - D].max()) + 1)
         b[k] = bk
-        if k == 0:
-            q[:, 0] = bk + 1
-        else:
-            q[:, k] = np.maximum(bk + 1, q_prev + cost[:, k - 1])
-        q_prev = q[:, k]
-    return b, q
+        qk = np.full(n_pe, bk + 1, dtype=np.int64)
+        if k:
+            qk = np.maximum(qk, q[:, k - 1] + 1)
+        if k >= S:
+            qk = np.maximum(qk, s[:, k - S] + 1)
+        q[:, k] = qk
+        sk = qk + PREFETCH_LATENCY
+        if k:
+            sk = np.maximum(sk, s[:, k - 1] + cost[:, k - 1])
+        s[:, k] = sk
+    return b, q, s
 
 
 def cycles(layer, a, *, queue_depth=8, n_pe=None, start_latency=ARRAY_START_LATENCY,
@@ -756,23 +802,23 @@ def cycles(layer, a, *, queue_depth=8, n_pe=None, start_latency=ARRAY_START_LATE
     finish_latency = _check_int("finish_latency", finish_latency, 0, 1 << 30)
     cols = np.flatnonzero(a)
     counts = counts_all[:, cols]
-    b, q = schedule(counts, queue_depth)
+    b, q, s = schedule(counts, queue_depth)
     K = len(cols)
     busy = counts.sum(axis=1)
     macs = nz_all[:, cols].sum(axis=1)
     done = np.full(n_pe, -1, dtype=np.int64)
     if K:
-        done = q[:, -1] + 1                                # the last column's pointer read lands
+        done = s[:, -1].copy()                             # the walker takes the last column
         for pe in range(n_pe):
             nzk = np.flatnonzero(counts[pe])
             if nzk.size:
                 k = nzk[-1]
-                last_issue = q[pe, k] + counts[pe, k]
+                last_issue = s[pe, k] + counts[pe, k]
                 done[pe] = max(done[pe], last_issue + PIPELINE_STAGES)
     compute = int(done.max()) + 1 if K else 0
     return CycleReport(total=start_latency + compute + finish_latency, compute=compute, n_pe=n_pe,
                        queue_depth=queue_depth, broadcasts=K, busy=busy, macs=macs, broadcast_cycle=b,
-                       pop_cycle=q, done_cycle=done)
+                       pop_cycle=q, take_cycle=s, done_cycle=done)
 
 
 # ----------------------------------------------------------------------------------------

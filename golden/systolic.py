@@ -47,11 +47,15 @@ Cycle model (:func:`cycles`)
     Counts clock cycles from the first accepted input beat (the first weight beat in WS, the
     first joined x/w beat in OS) to the last accepted ``y`` beat, both included, when every
     input is offered as early as the array accepts it and ``y`` is always ready. The RTL is
-    tested to match it exactly. With ``L = mac_latency`` (1 for integers):
+    tested to match it exactly. With ``L = mac_latency`` (the PE's multiply-add pipeline:
+    1 for the default integer arithmetic, ``stages`` otherwise), ``A = addend_delay`` (cycles
+    after the operands at which the PE samples the partial sum coming from above: 0 for the
+    FMA, ``stages - 1`` for integers) and ``H = L - A`` (cycles a partial sum spends in one
+    PE row):
 
-    * WS, every pass but the last with ``m_count >= max(R, (R-1)*L + C - 1)`` (no
-      weight-load bubbles): ``cycles = R + sum(m_count) + R*L + C - 1``; for one chunk this is
-      ``folds*M + 2R + C - 1`` (L = 1) with ``folds = ceil(K/R)*ceil(N/C)``.
+    * WS, every pass but the last with ``m_count >= max(R, (R-1)*H + C - 1)`` (no
+      weight-load bubbles): ``cycles = R + sum(m_count) + R*H + C - 1 + A``; for one chunk
+      this is ``folds*M + 2R + C - 1 + A`` (H = 1) with ``folds = ceil(K/R)*ceil(N/C)``.
     * OS: ``cycles = K + (P-1)*max(K, R, C) + R + C`` with ``P = ceil(M/R)*ceil(N/C)``.
 
     SCALE-Sim (Samajdar et al.) charges every fold the fill and drain again:
@@ -305,26 +309,38 @@ def to_signed(bits, fmt: IntFormat) -> np.ndarray:
     return ((u ^ sign) - sign).view(np.int64)
 
 
-def ws_pipeline_depth(rows, cols, mac_latency=1) -> int:
-    """Cycles from accepting a WS x beat to its y beat: ``rows*mac_latency + cols - 1``."""
-    return rows * mac_latency + cols - 1
+def _check_addend_delay(addend_delay, mac_latency):
+    if not isinstance(addend_delay, int) or isinstance(addend_delay, bool) \
+            or not 0 <= addend_delay < mac_latency:
+        raise ValueError(f"addend_delay must be an integer between 0 and mac_latency - 1 ({mac_latency - 1}), "
+                         f"not {addend_delay!r}")
+    return addend_delay
 
 
-def cycles(M, K, N, rows, cols, dataflow="ws", *, acc_depth=256, mac_latency=1) -> int:
+def ws_pipeline_depth(rows, cols, mac_latency=1, addend_delay=0) -> int:
+    """Cycles from accepting a WS x beat to its y beat:
+    ``rows*(mac_latency - addend_delay) + cols - 1 + addend_delay``."""
+    _check_pos_int(mac_latency, "mac_latency")
+    _check_addend_delay(addend_delay, mac_latency)
+    return rows * (mac_latency - addend_delay) + cols - 1 + addend_delay
+
+
+def cycles(M, K, N, rows, cols, dataflow="ws", *, acc_depth=256, mac_latency=1, addend_delay=0) -> int:
     """Cycles of one GEMM on the generated array, first input beat to last output beat inclusive.
 
     Exact event model of the RTL (no back-pressure, inputs offered as early as accepted):
 
-    WS, pass p with ``m_count = Mc_p`` rows (R = rows, C = cols, L = mac_latency):
+    WS, pass p with ``m_count = Mc_p`` rows (R = rows, C = cols, L = mac_latency,
+    A = addend_delay, H = L - A):
 
     * weight beat i (i < R) of pass p is accepted in cycle
-      ``max(prev_w + 1, xl_{p-2} + max(1, i*L + C - 1))`` where ``prev_w`` is the cycle of the
+      ``max(prev_w + 1, xl_{p-2} + max(1, i*H + C - 1))`` where ``prev_w`` is the cycle of the
       previous weight beat (-1 at the start) and ``xl_q`` the cycle of the last x beat of pass
       q: weights are double buffered, and row i of a bank is rewritten only once the last
       activation row of the pass that used it has passed PE (i, C-1);
     * x beats of pass p occupy Mc_p consecutive cycles from ``max(we_p + 1, xl_{p-1} + 1)``
       (``we_p``: cycle of the pass's last weight beat);
-    * the last y beat is taken ``R*L + C - 1`` cycles after the last x beat.
+    * the last y beat is taken ``R*H + C - 1 + A`` cycles after the last x beat.
 
     OS (P passes, each K joined beats, S = max(R, C)): the last beat of pass p is accepted
     ``max(K, S)`` cycles after that of pass p-1 (a tile's results must be drained, one row
@@ -333,6 +349,7 @@ def cycles(M, K, N, rows, cols, dataflow="ws", *, acc_depth=256, mac_latency=1) 
     """
     for value, name in ((mac_latency, "mac_latency"),):
         _check_pos_int(value, name)
+    _check_addend_delay(addend_delay, mac_latency)
     passes = schedule(M, K, N, rows=rows, cols=cols, dataflow=dataflow, acc_depth=acc_depth)
     R, C = rows, cols
     if dataflow == "os":
@@ -341,17 +358,17 @@ def cycles(M, K, N, rows, cols, dataflow="ws", *, acc_depth=256, mac_latency=1) 
         S = max(R, C)
         last = K - 1 + (len(passes) - 1) * max(K, S)
         return last + C + R + 1
-    L = mac_latency
+    H = mac_latency - addend_delay
     w_cycle = -1
     xl = [None] * len(passes)
     for p, ps in enumerate(passes):
         for i in range(R):
             w_cycle += 1
             if p >= 2:
-                w_cycle = max(w_cycle, xl[p - 2] + max(1, i * L + C - 1))
+                w_cycle = max(w_cycle, xl[p - 2] + max(1, i * H + C - 1))
         xs = w_cycle + 1 if p == 0 else max(w_cycle + 1, xl[p - 1] + 1)
         xl[p] = xs + ps.m_count - 1
-    return xl[-1] + ws_pipeline_depth(R, C, mac_latency) + 1
+    return xl[-1] + ws_pipeline_depth(R, C, mac_latency, addend_delay) + 1
 
 
 def scalesim_cycles(M, K, N, rows, cols, dataflow="ws") -> int:

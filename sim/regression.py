@@ -16,11 +16,11 @@ __all__ = ["REGRESSION", "config_id"]
 
 REGRESSION: tuple = (
     ("fma", {"in_format": FP16, "acc_format": FP32, "stages": 3}),
-    ("fma", {"in_format": FP16, "acc_format": FP32, "stages": 7}),
+    ("fma", {"in_format": FP16, "acc_format": FP32, "stages": 9}),
     ("fma", {"in_format": BF16, "acc_format": FP32, "stages": 0}),
-    ("fma", {"in_format": BF16, "acc_format": FP32, "stages": 7}),
+    ("fma", {"in_format": BF16, "acc_format": FP32, "stages": 9}),
     ("fma", {"in_format": FP32, "acc_format": FP32, "stages": 2}),
-    ("fma", {"in_format": FP32, "acc_format": FP32, "stages": 7}),
+    ("fma", {"in_format": FP32, "acc_format": FP32, "stages": 9}),
     ("mul", {"fmt": FP16, "out_format": FP16, "stages": 2}),
     ("add", {"fmt": FP32, "stages": 3}),
 )

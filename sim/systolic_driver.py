@@ -196,8 +196,10 @@ def reference(params: dict, x, w) -> np.ndarray:
 
 def model_cycles(params: dict, M: int, K: int, N: int) -> int:
     """The cycle model's prediction for this configuration."""
+    arith = _arith(params)
     return gsys.cycles(M, K, N, params["rows"], params["cols"], params["dataflow"],
-                       acc_depth=params["acc_depth"], mac_latency=_arith(params).mac_latency)
+                       acc_depth=params["acc_depth"], mac_latency=arith.mac_latency,
+                       addend_delay=getattr(arith, "addend_delay", 0))
 
 
 # ---------------------------------------------------------------------------------------------

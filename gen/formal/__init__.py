@@ -1,9 +1,11 @@
-"""Formal verification of stream cores: a generic SymbiYosys harness and ``tensorforge prove``.
+"""Formal verification of stream cores: a generic harness, SymbiYosys and an unrolling engine, and
+``tensorforge prove``.
 
-See :mod:`.harness` for the properties and assumptions, :mod:`.prove` for running them.
+See :mod:`.harness` for the properties, miters and assumptions, :mod:`.unroll` for the
+hash-consed BMC / k-induction engine, :mod:`.prove` for running them.
 """
 
 from .harness import PROPERTIES, HarnessError
-from .prove import FormalError, PropertyResult, plan, prove
+from .prove import ENGINES, MITERS, FormalError, PropertyResult, plan, prove
 
-__all__ = ["PROPERTIES", "HarnessError", "FormalError", "PropertyResult", "plan", "prove"]
+__all__ = ["PROPERTIES", "ENGINES", "MITERS", "HarnessError", "FormalError", "PropertyResult", "plan", "prove"]

@@ -36,12 +36,28 @@ Properties (``PROPERTIES``)
     induction does not close the result is reported as BMC to that depth).
 ``equiv_flow`` / ``equiv_backpressure`` (cores with a ``stages`` parameter, ``stages >= 1``)
     Miter against the same configuration with ``stages=0`` (the unpipelined,
-    purely combinational form): on every input handshake the reference output
-    of the combinational form is pushed into a scoreboard queue in the
-    wrapper; on every output handshake the pipelined core's payload must
-    equal the queue head (bits and flags), which also proves order, and that
-    nothing is lost or duplicated. ``equiv_flow`` holds ``o.ready`` high and
-    is proved by k-induction (the pipeline flushes in ``latency`` cycles);
+    purely combinational form), in one of two forms:
+
+    *lockstep* (stall-on-back-pressure pipelines with exactly ``latency``
+    register stages, e.g. every :class:`~tensorforge.rtl.pipeline.StallPipeline`
+    core): the wrapper keeps a shadow of the last ``latency`` inputs (valid bit
+    = accepted, and payload) that shifts whenever ``i.ready``, and feeds the
+    oldest shadow payload to the ``stages=0`` core. Asserted every cycle:
+    ``i.ready == o.ready | ~o.valid`` (the pipeline moves exactly when its
+    output slot is free or being taken, so a stalled output is never
+    overwritten), ``o.valid ==`` the oldest shadow valid bit (exactly the
+    accepted inputs come out, in order, each once), and when ``o.valid`` the
+    payload equals the reference output (bits and flags). The miter has the
+    same structure on both sides, which the unrolling engine
+    (:mod:`.unroll`) exploits: with ``o.ready`` high it is
+    ``(latency+1)``-inductive and the two datapaths hash-cons to the same
+    terms.
+
+    *scoreboard* (any in-order core): on every input handshake the reference
+    output is pushed into a queue in the wrapper; on every output handshake the
+    payload must equal the queue head.
+
+    ``equiv_flow`` holds ``o.ready`` high and is proved by k-induction;
     ``equiv_backpressure`` leaves ``o.ready`` free and is bounded (BMC): a
     stall of any length keeps an arbitrary unreachable pipeline state alive,
     so k-induction cannot close it without invariants on internal data.
@@ -63,7 +79,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["PROPERTIES", "FormalTask", "stream_ports", "pipeline_valid_registers", "probe_verilog",
-           "harness_verilog", "sby_script", "HarnessError"]
+           "harness_verilog", "sby_script", "btor_script", "HarnessError"]
 
 #: Property names in report order.
 PROPERTIES = ("output_stable", "count", "latency", "equiv_flow", "equiv_backpressure")
@@ -77,10 +93,14 @@ class HarnessError(ValueError):
 
 @dataclass
 class FormalTask:
-    """One SymbiYosys run: a property of one configuration.
+    """One check: a property of one configuration.
 
     ``mode`` is ``"prove"`` (k-induction) or ``"bmc"``; ``depth`` the
-    induction length or the BMC bound; ``files`` maps file names to text.
+    induction length or the BMC bound; ``files`` maps file names to text
+    (the Verilog files, ``harness.sv`` and the engine's script: ``task.sby``
+    or ``model.ys``). ``engine`` is ``"sby"`` (SymbiYosys, smtbmc yices) or
+    ``"unroll"`` (:mod:`.unroll`: the Yosys BTOR model unrolled by substitution
+    with hash-consing, then yices).
     """
 
     name: str
@@ -89,6 +109,7 @@ class FormalTask:
     files: dict = field(default_factory=dict)
     description: str = ""
     assumptions: list = field(default_factory=list)
+    engine: str = "sby"
 
 
 def stream_ports(manifest: dict) -> dict:
@@ -155,8 +176,11 @@ def _bits(n: int) -> int:
 
 
 def harness_verilog(*, top: str, ports: dict, prop: str, capacity: int, probe: int = 0,
-                    ref_top: str | None = None, ready_high: bool = False) -> str:
-    """The wrapper module ``tf_harness`` for one property (Verilog-2005 + immediate assertions)."""
+                    ref_top: str | None = None, ready_high: bool = False, lockstep: bool = False) -> str:
+    """The wrapper module ``tf_harness`` for one property (Verilog-2005 + immediate assertions).
+
+    ``lockstep`` (equivalence properties of a stall-on-back-pressure pipeline with exactly
+    ``latency`` stages) selects the lockstep miter instead of the scoreboard miter."""
     wi, wo, lat, clocked = ports["wi"], ports["wo"], ports["latency"], ports["clocked"]
     cap = max(1, capacity)
     cw = _bits(cap + 1) + 1
@@ -228,10 +252,35 @@ def harness_verilog(*, top: str, ports: dict, prop: str, capacity: int, probe: i
             terms = " + ".join(f"probe[{k}]" for k in range(probe))
             a(f"    assert(inflight == {terms});")
         a("  end")
+    elif prop in ("equiv_flow", "equiv_backpressure") and lockstep:
+        if ref_top is None:
+            raise ValueError("equivalence needs ref_top")
+        if lat < 1:
+            raise ValueError("a lockstep miter needs latency >= 1")
+        a("  // lockstep miter: a shadow of the accepted inputs shifts with the pipeline (whenever i.ready,")
+        a("  // which a stall-on-back-pressure pipeline raises exactly when its output slot is free or taken);")
+        a(f"  // the stages=0 core computes from the input that entered {lat} shifts ago")
+        a("  reg [%d:0] sv = 0;                 // sv[k]: the input k+1 shifts ago was accepted" % (lat - 1))
+        for k in range(lat):
+            a("  reg [%d:0] sp%d;                   // its payload" % (wi - 1, k))
+        a("  always @(posedge clk) begin")
+        shifted = "accept" if lat == 1 else f"{{sv[{lat - 2}:0], accept}}"
+        a(f"    if (rst) sv <= 0; else if (i_ready) sv <= {shifted};")
+        chain = " ".join(["sp0 <= i_payload;"] + [f"sp{k} <= sp{k - 1};" for k in range(1, lat)])
+        a(f"    if (i_ready) begin {chain} end")
+        a("  end")
+        a("  wire [%d:0] ref_out; wire ref_ready, ref_valid;" % (wo - 1))
+        a(f"  {ref_top} ref(.i__valid(1'b1), .i__payload(sp{lat - 1}), .i__ready(ref_ready), "
+          f".o__valid(ref_valid), .o__payload(ref_out), .o__ready(1'b1));")
+        a("  always @* if (!rst) begin")
+        a("    assert(i_ready == (o_ready || !o_valid)); // shifts only when the output slot is free or taken")
+        a(f"    assert(o_valid == sv[{lat - 1}]);            // exactly the accepted inputs come out, in order")
+        a("    if (o_valid) assert(o_payload == ref_out); // bits and flags equal the unpipelined core")
+        a("  end")
     elif prop in ("equiv_flow", "equiv_backpressure"):
         if ref_top is None:
             raise ValueError("equivalence needs ref_top")
-        a(f"  // reference: the same configuration with stages=0 (combinational), on the same input")
+        a("  // reference: the same configuration with stages=0 (combinational), on the same input")
         a("  wire [%d:0] ref_out; wire ref_ready, ref_valid;" % (wo - 1))
         a(f"  {ref_top} ref(.i__valid(1'b1), .i__payload(i_payload), .i__ready(ref_ready), "
           f".o__valid(ref_valid), .o__payload(ref_out), .o__ready(1'b1));")
@@ -260,6 +309,20 @@ def harness_verilog(*, top: str, ports: dict, prop: str, capacity: int, probe: i
         raise ValueError(f"unknown property {prop!r}")
     a("endmodule")
     return "\n".join(L) + "\n"
+
+
+def btor_script(*, files: list[str], formal_files: list[str], output: str = "model.btor") -> str:
+    """A Yosys script writing the flattened harness as a BTOR2 model (for :mod:`.unroll`).
+
+    The same semantics as SymbiYosys' preparation (immediate assertions -> ``bad``,
+    assumptions -> ``constraint``, undriven bits free in every step, initial values kept)."""
+    lines = [f"read_verilog -sv {Path(f).name}" for f in files]
+    lines += [f"read -formal {Path(f).name}" for f in formal_files]
+    # no word-level optimization (opt, wreduce): the netlist keeps the structure of the
+    # Verilog, so that the pipelined and the unpipelined datapath hash-cons to the same terms
+    lines += ["hierarchy -top tf_harness", "proc", "flatten", "async2sync", "dffunmap",
+              "setundef -undriven -anyseq", "opt_clean", f"write_btor {output}"]
+    return "\n".join(lines) + "\n"
 
 
 def sby_script(*, mode: str, depth: int, files: list[str], formal_files: list[str]) -> str:

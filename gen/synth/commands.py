@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..cli import value_type
+from ..cli import non_negative_int, value_type
 from ..registry import ParamError
 from .flow import DoesNotFit, SynthError, synthesize_artifact, tool_versions
 from .targets import TARGETS, get_target
@@ -35,6 +35,9 @@ def _target_args(default_seeds):
         (("--no-dsp",), dict(action="store_true",
                              help="no DSP inference, multipliers in logic (on iCE40 this gives fully timed "
                                   "paths: nextpnr-ice40 leaves SB_MAC16 paths untimed)")),
+        (("--max-dsp",), dict(default=None, type=non_negative_int, metavar="N",
+                              help="use at most N DSP blocks (default: all of the device); the smallest "
+                                   "multipliers beyond them are built from logic, Booth-encoded")),
         (("--no-cache",), dict(action="store_true", help="rerun the tools even if build/synth has the result")),
         (("--build-dir",), dict(default="build/synth", metavar="DIR", help="cache/work directory (default build/synth)")),
     ]
@@ -49,7 +52,7 @@ def _target(args):
 
 def _options(args):
     return dict(seeds=args.seeds, freq=args.freq, dsp=not args.no_dsp, cache=not args.no_cache,
-                build_dir=args.build_dir)
+                build_dir=args.build_dir, max_dsp=args.max_dsp)
 
 
 def _cmd_synth(args, gen, params):

@@ -10,12 +10,17 @@ run, for one target:
    MULT18X18D) or ``synth_ice40 -dsp`` (to SB_MAC16); with ``dsp=False``
    (``--no-dsp``) every multiplier is built from logic. Then ``stat -json``,
    and the netlist is flattened for nextpnr.
-   When DSP inference gives more DSPs than the device has (Yosys maps every
-   multiplier it can, regardless of the count), Yosys runs again with the
-   smallest multipliers hidden from DSP inference so they are built from LUTs
-   and carry chains: the largest multipliers keep the DSPs and the design
-   uses at most all of them (e.g. a 16x16 int8 systolic array, 256
-   multipliers, on the ecp5-85k with its 156 MULT18X18D).
+   When DSP inference gives more DSPs than the device has -- or than
+   ``max_dsp`` (``--max-dsp N``) allows -- (Yosys maps every multiplier it
+   can, regardless of the count), Yosys runs again with the smallest
+   multipliers hidden from DSP inference so they are built from logic: the
+   largest multipliers keep the DSPs and the design uses at most all of them
+   (e.g. a 16x16 int8 systolic array, 256 multipliers, on the ecp5-85k with
+   its 156 MULT18X18D). These *soft* multipliers are rewritten by Yosys'
+   ``booth`` pass (radix-4 Booth partial products and an adder tree) before
+   ``alumacc``: an 8x8 signed multiply then costs about 60% of the LUT4 of
+   Yosys' default array multiplier (186 instead of 306 LUT4, CCU2C counted as
+   2, out of context).
 2. A capacity check of the Yosys figures against the device: a design that
    needs more LUT4/FF/DSP/BRAM/IO than the target has raises
    :class:`DoesNotFit` ("does not fit ecp5-25k: needs 30,211 LUT4, has 24,288")
@@ -177,8 +182,9 @@ _SOFT_MUL = "$__tf_soft_mul"
 def _yosys_script(family: str, core: str, top: str, dsp: bool, soft_muls: bool = False) -> str:
     """The Yosys script. With ``soft_muls`` the multipliers listed in ``soft.sel`` are hidden
     from DSP inference (their type is changed for the coarse step, which maps DSPs, and restored
-    after it),
-    so they are built from LUTs and carry chains while the others still go to DSPs."""
+    after it), then ``booth`` rewrites them -- the only ``$mul`` cells left at that point -- into
+    Booth-encoded partial products and adders, so they are built from LUTs and carry chains
+    while the others still go to DSPs."""
     if family == "ecp5":
         synth = f"synth_ecp5 -top {top}" + ("" if dsp else " -nodsp")
     else:
@@ -192,6 +198,7 @@ def _yosys_script(family: str, core: str, top: str, dsp: bool, soft_muls: bool =
             f"chtype -set {_SOFT_MUL} t:$mul a:tf_soft_mul %i",
             f"{synth} -run coarse:map_ram",
             f"chtype -set $mul t:{_SOFT_MUL}",
+            "booth",
             "alumacc",
             "opt_clean",
             f"{synth} -run map_ram:",
@@ -273,11 +280,13 @@ def _sel_escape(name: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", name)
 
 
-def _run_yosys(art, wrapper, tgt: Target, dsp: bool, root: Path, tools: dict, cache: bool) -> tuple[Path, dict]:
-    """Yosys with DSP inference; if the core then needs more DSPs than the device has, again
-    with the smallest multipliers moved to logic (so the design uses at most every DSP)."""
+def _run_yosys(art, wrapper, tgt: Target, dsp: bool, root: Path, tools: dict, cache: bool,
+               max_dsp: int | None = None) -> tuple[Path, dict]:
+    """Yosys with DSP inference; if the core then needs more DSPs than the device has (or than
+    ``max_dsp``), again with the smallest multipliers moved to logic (so the design uses at
+    most that many DSPs)."""
     d, stats = _run_yosys_once(art, wrapper, tgt, dsp, root, tools, cache, budget=None)
-    budget = tgt.capacity["DSP"]
+    budget = tgt.capacity["DSP"] if max_dsp is None else min(max_dsp, tgt.capacity["DSP"])
     over = stats["design"]["DSP"] - budget
     if not dsp or over <= 0:
         return d, stats
@@ -391,12 +400,14 @@ def _seed_list(seeds) -> list:
 def synthesize_artifact(art, target: str | Target = "ecp5-25k", *, seeds=3, freq: float | None = None,
                         package: str | None = None, speed: int | None = None, dsp: bool = True,
                         build_dir="build/synth", cache: bool = True, progress: bool | None = None,
-                        pins_in: int = 8, pins_out: int = 8) -> SynthResult:
+                        pins_in: int = 8, pins_out: int = 8, max_dsp: int | None = None) -> SynthResult:
     """Synthesize and place-and-route an elaborated core (see module docstring).
 
     ``seeds``: a count N (seeds 1..N) or a list of seeds. ``freq``: nextpnr's
     target in MHz (default per family). ``dsp``: DSP inference (False: every
-    multiplier in logic; on iCE40 that gives fully timed paths). ``progress``: tqdm bar on stderr
+    multiplier in logic; on iCE40 that gives fully timed paths). ``max_dsp``: use at most this
+    many DSP blocks (default: the device's count); multipliers beyond it are built from logic
+    (the smallest ones, Booth-encoded). ``progress``: tqdm bar on stderr
     (``None``: only on a terminal). Raises :class:`DoesNotFit` or
     :class:`SynthError`.
     """
@@ -413,6 +424,8 @@ def synthesize_artifact(art, target: str | Target = "ecp5-25k", *, seeds=3, freq
     freq = float(freq)
     if not isinstance(dsp, bool):
         raise TypeError(f"dsp must be True or False, not {dsp!r}")
+    if max_dsp is not None and (isinstance(max_dsp, bool) or not isinstance(max_dsp, int) or max_dsp < 0):
+        raise ValueError(f"max_dsp must be None or an integer >= 0, not {max_dsp!r}")
     tools = tool_versions(tgt.family)
     wrapper = ooc_wrapper(art.manifest, pins_in=pins_in, pins_out=pins_out)
     root = Path(build_dir) / art.top
@@ -420,7 +433,7 @@ def synthesize_artifact(art, target: str | Target = "ecp5-25k", *, seeds=3, freq
                disable=(None if progress is None else not progress), file=sys.stderr, leave=False)
     try:
         bar.set_postfix_str("yosys")
-        ydir, stats = _run_yosys(art, wrapper, tgt, dsp, root, tools, cache)
+        ydir, stats = _run_yosys(art, wrapper, tgt, dsp, root, tools, cache, max_dsp=max_dsp)
         bar.update(1)
         # lower bounds (an iCE40 logic cell holds one LUT4 and one FF: LUT4 and FF are each
         # checked against the cell count; nextpnr reports the rest)
@@ -444,8 +457,10 @@ def synthesize_artifact(art, target: str | Target = "ecp5-25k", *, seeds=3, freq
         notes.append(ICE40_DSP_NOTE)
     if "dsp_budget" in stats:
         b = stats["dsp_budget"]
-        notes.append(f"more multipliers than the {b['budget']} DSPs of {tgt.name}: {b['in_logic']} of "
-                     f"{b['multipliers']} multipliers built from LUTs and carry chains (the smallest ones)")
+        cap = f"the {b['budget']} DSPs of {tgt.name}" if max_dsp is None or max_dsp >= tgt.capacity["DSP"] \
+            else f"--max-dsp {b['budget']}"
+        notes.append(f"more multipliers than {cap}: {b['in_logic']} of {b['multipliers']} multipliers "
+                     f"built from LUTs and carry chains (the smallest ones, Booth-encoded)")
     if any(r["fmax_mhz"] >= r["constraint_mhz"] for r in runs):
         notes.append(f"--freq {freq:g} MHz was met: Fmax may be higher than reported (raise --freq)")
     man = art.manifest

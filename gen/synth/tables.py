@@ -35,9 +35,10 @@ REFERENCE_CONFIGS = [
     Reference("fma", {}, "IEEE FMA FP16 x FP16 + FP32, default stages"),
     Reference("mma", {"semantics": "volta"}, "4x4x4 MMA, Volta semantics (64 multiplies/cycle)"),
     Reference("flexdot", {}, "flexpoint flex16+5 dot product, defaults"),
-    Reference("systolic", {"rows": "16", "cols": "16", "dataflow": "ws", "in_format": "i8", "acc_format": "i32"},
-              "16x16 int8 weight-stationary systolic array (256 MACs/cycle)"),
-    Reference("eie", {}, "EIE processing element, defaults"),
+    Reference("systolic", {"rows": "16", "cols": "16", "dataflow": "ws", "in_format": "i8", "acc_format": "i32",
+                           "stages": "5", "logic_multipliers": "100"},
+              "16x16 int8 weight-stationary systolic array (256 MACs/cycle; 156 multipliers in DSPs, 100 in logic)"),
+    Reference("eie_pe", {}, "EIE processing element, defaults"),
 ]
 
 #: Targets of the published table, in column order.

@@ -1,9 +1,9 @@
-"""EIE processing element: activation queue, pointer/sparse-matrix read, 4-stage MAC with bypass.
+"""EIE processing element: activation queue, pointer prefetch, walker, 6-stage MAC with bypass.
 
 The cycle-by-cycle behaviour is specified in ``tensorforge.golden.eie`` (module
 docstring, "Microarchitecture and cycle model"); this component implements it
-exactly, so ``golden.eie.schedule`` predicts every pop and ``golden.eie.spmv`` every
-output bit.
+exactly, so ``golden.eie.schedule`` predicts every pop and every take and
+``golden.eie.spmv`` every output bit.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ...golden.eie import DESCRIPTOR_SLOTS, PIPELINE_STAGES
 from ...golden.formats import INT16, IntFormat
 from ..pipeline import StallPipeline
 
@@ -74,22 +75,32 @@ class EIEPE(wiring.Component):
     rd : In(stream) ``{row}`` / o : Out(stream) ``{value}``
         Read-out: for each requested local row, ``o`` returns
         ``ReLU?(sat(round_rne(acc >> shift)))`` ``readout_stages`` cycles later (a
-        ``StallPipeline``: accumulator read | shift and round | saturate and ReLU; it
-        stalls on ``o.ready``). Rows never written since ``clear`` read 0.
+        ``StallPipeline``: accumulator read | arithmetic shift with the round-up decision
+        taken in parallel from the guard and sticky bits | increment, saturate (decided
+        from the shifted bits) and ReLU; it stalls on ``o.ready``). Rows never written
+        since ``clear`` read 0.
     shift : In(range(acc_width)), relu : In(1)
         Completion configuration for the read-out (hold stable while reading).
     clear : In(1)
         Pulse while idle: forgets every accumulator and the error flags.
     idle : Out(1)
-        Queue empty, no pointer read, no entry left and the MAC pipeline empty.
+        Queue empty, no column popped and not yet taken, no entry left to issue and the MAC
+        pipeline empty.
     error : Out(3)
         Sticky ``ERR_PTR_ORDER | ERR_PTR_RANGE | ERR_ROW_RANGE`` (cleared by ``clear``).
-    pop, issue : Out(1)
-        Observation: a queue entry is popped (pointer read issued) / a sparse-matrix
-        entry is issued, this cycle.
+    pop, take, issue : Out(1)
+        Observation: a queue entry is popped (pointer read issued) / the walker takes a
+        column descriptor / a sparse-matrix entry is issued, this cycle.
 
-    Timing: see ``tensorforge.golden.eie``; a column costs ``max(1, entries)`` cycles,
-    an entry issued in cycle ``s`` is written back at the end of cycle ``s + 4``.
+    Timing (``tensorforge.golden.eie``, "Microarchitecture and cycle model"): a column
+    popped in cycle ``q`` (needs one of ``DESCRIPTOR_SLOTS`` = 4 free slots) has its
+    pointers registered in ``q+1`` and decoded in ``q+2``; the walker takes it in some
+    cycle ``s >= q+3`` when free and issues its ``c`` entries in ``s+1 .. s+c``, so a
+    column costs ``max(1, c)`` walker cycles. An entry issued in cycle ``i`` passes
+    R (matrix row register), E (lane, codebook, row index), M (product), A1 (accumulator
+    read, forwarding from W), A2 (add, bypass of the entry ahead) and is written back at
+    the end of cycle ``i + 6`` (``latency``). No SRAM output and no adder feeds a control
+    decision in the same cycle.
     """
 
     def __init__(self, *, act_queue_depth=8, rows=64, max_cols=1024, matrix_depth=1024, codebook_bits=4,
@@ -135,6 +146,7 @@ class EIEPE(wiring.Component):
             "idle": Out(1),
             "error": Out(3),
             "pop": Out(1),
+            "take": Out(1),
             "issue": Out(1),
         })
         self._MustUse__used = False
@@ -159,14 +171,20 @@ class EIEPE(wiring.Component):
     readout_stages = property(lambda self: self._readout_stages)
 
     @property
+    def field_formats(self):
+        """``{stream: {field: format}}`` for the manifest (``None``: raw bits / control fields)."""
+        return {"act": {"col": None, "value": self._af}, "load": {"target": None, "addr": None, "data": None},
+                "rd": {"row": None}, "o": {"value": self._af}}
+
+    @property
     def readout_latency(self):
         """Cycles from an accepted ``rd`` request to its ``o`` value (``readout_stages``)."""
         return self._readout_stages
 
     @property
     def latency(self):
-        """Cycles from an entry's issue to its accumulator write (E, M, A, W)."""
-        return 4
+        """Cycles from an entry's issue to its accumulator write (R, E, M, A1, A2, W)."""
+        return PIPELINE_STAGES
 
     def elaborate(self, platform):
         m = Module()
@@ -193,72 +211,98 @@ class EIEPE(wiring.Component):
                          wp.en.eq(self.load.valid & (ld.target == target))]
 
         # ---- activation queue --------------------------------------------------------------
-        m.submodules.queue = queue = SyncFIFO(width=self._col_bits + aw, depth=self._depth)
-        m.d.comb += [queue.w_data.eq(Cat(self.act.payload.col, self.act.payload.value)),
+        # Each entry carries its two pointer-bank addresses, computed when it is pushed, so the
+        # pop side drives the bank addresses straight from the queue storage.
+        ev_bits = _bits_for(self._even_depth - 1)
+        od_bits = _bits_for(self._odd_depth - 1)
+        m.submodules.queue = queue = SyncFIFO(width=1 + ev_bits + od_bits + aw, depth=self._depth)
+        in_col = self.act.payload.col
+        m.d.comb += [queue.w_data.eq(Cat(in_col[0], ((in_col + 1) >> 1)[:ev_bits], (in_col >> 1)[:od_bits],
+                                         self.act.payload.value)),
                      queue.w_en.eq(self.act.valid), self.act.ready.eq(queue.w_rdy)]
-        head_col = queue.r_data[:self._col_bits]
-        head_val = queue.r_data[self._col_bits:].as_signed()
+        head_odd = queue.r_data[0]
+        head_ev_addr = queue.r_data[1:1 + ev_bits]
+        head_od_addr = queue.r_data[1 + ev_bits:1 + ev_bits + od_bits]
+        head_val = queue.r_data[1 + ev_bits + od_bits:].as_signed()
 
-        # ---- pointer read (cycle q) and walker (cycle q+1 ..) -----------------------------
+        # ---- pointer prefetch: fetch (cycle q), pointer register (q+1), decode (q+2) ------------
+        # ``slots_used`` counts columns popped and not yet taken by the walker; a pop needs a free
+        # slot at the start of the cycle, so the descriptor FIFO never overflows and the pop
+        # decision is two registered compares.
+        slots_used = Signal(range(DESCRIPTOR_SLOTS + 1))
+        take = Signal()
+        pop = Signal()
+        m.d.comb += [pop.eq(queue.r_rdy & (slots_used != DESCRIPTOR_SLOTS)), queue.r_en.eq(pop)]
+        with m.If(pop & ~take):
+            m.d.sync += slots_used.eq(slots_used + 1)
+        with m.Elif(take & ~pop):
+            m.d.sync += slots_used.eq(slots_used - 1)
+
         ev_rd = ptr_even.read_port()
         od_rd = ptr_odd.read_port()
-        m.d.comb += [ev_rd.addr.eq((head_col + 1) >> 1), od_rd.addr.eq(head_col >> 1)]
-        ptr_pending = Signal()
-        pend_odd = Signal()
-        pend_act = Signal(signed(aw))
-
-        start_p = Mux(pend_odd, od_rd.data, ev_rd.data)
-        end_p = Mux(pend_odd, ev_rd.data, od_rd.data)
-        # Everything derived from the pointer SRAM outputs is computed in parallel (one
-        # compare/subtract deep) because it feeds the pop decision in the same cycle.
+        m.d.comb += [ev_rd.addr.eq(head_ev_addr), od_rd.addr.eq(head_od_addr)]
+        f_valid, f_odd, f_act = Signal(), Signal(), Signal(signed(aw))       # fetch -> pointer register
+        m.d.sync += [f_valid.eq(pop), f_odd.eq(head_odd), f_act.eq(head_val)]
+        r_valid, r_odd, r_act = Signal(), Signal(), Signal(signed(aw))       # pointer register -> decode
+        r_ev, r_od = Signal(pb), Signal(pb)
+        m.d.sync += [r_valid.eq(f_valid), r_odd.eq(f_odd), r_act.eq(f_act),
+                     r_ev.eq(ev_rd.data), r_od.eq(od_rd.data)]
+        start_p = Mux(r_odd, r_od, r_ev)
+        end_p = Mux(r_odd, r_ev, r_od)
         diff = Signal(pb)
         m.d.comb += diff.eq(end_p - start_p)
         order_bad = start_p > end_p
         range_bad = end_p > self._matrix_depth * epr
         ok = ~order_bad & ~range_bad
-        bad_order = ptr_pending & order_bad
-        bad_range = ptr_pending & ~order_bad & range_bad
-        # walker registers: next entry address, entries left, and two flags decoded from it
-        cur = Signal(pb)
-        rem = Signal(pb)
+        bad_order = r_valid & order_bad
+        bad_range = r_valid & ~order_bad & range_bad
+        count = Signal(pb)
+        m.d.comb += count.eq(Mux(ok, diff, 0))
+        desc = data.StructLayout({"start": unsigned(pb), "count": unsigned(pb), "act": signed(aw),
+                                  "nonempty": unsigned(1), "one": unsigned(1)})
+        m.submodules.descriptors = dq = SyncFIFO(width=desc.size, depth=DESCRIPTOR_SLOTS)
+        d_in = Signal(desc)
+        m.d.comb += [d_in.start.eq(start_p), d_in.count.eq(count), d_in.act.eq(r_act),
+                     d_in.nonempty.eq(ok & (diff != 0)), d_in.one.eq(ok & (diff == 1)),
+                     dq.w_data.eq(d_in), dq.w_en.eq(r_valid)]
+        d_out = Signal(desc)
+        m.d.comb += d_out.eq(dq.r_data)
+
+        # ---- walker: take (cycle s), issue entries s+1 .. s+c ---------------------------------
+        cur = Signal(pb)                    # address of the entry issued this cycle (when walking)
+        rem = Signal(pb)                    # entries left, this cycle's included
         walking = Signal()                  # rem != 0
         one_left = Signal()                 # rem == 1
         wact = Signal(signed(aw))
         first = Signal()
-        ecur, eact, efirst = Signal(pb), Signal(signed(aw)), Signal()
-        issue, last = Signal(), Signal()
-        n_walking, n_one_left, n_rem = Signal(), Signal(), Signal(pb)
-        with m.If(ptr_pending):
-            m.d.comb += [ecur.eq(start_p), eact.eq(pend_act), efirst.eq(1),
-                         issue.eq(ok & (diff != 0)), last.eq(diff == 1),   # last only matters when issuing
-                         n_walking.eq(ok & (diff != 0) & (diff != 1)), n_one_left.eq(ok & (diff == 2)),
-                         n_rem.eq(diff - 1)]
-        with m.Else():
-            m.d.comb += [ecur.eq(cur), eact.eq(wact), efirst.eq(first),
-                         issue.eq(walking), last.eq(one_left),
-                         n_walking.eq(walking & ~one_left), n_one_left.eq(walking & (rem == 2)),
-                         n_rem.eq(rem - 1)]
-        free = ~issue | last
-        pop = Signal()
-        m.d.comb += [pop.eq(free & queue.r_rdy), queue.r_en.eq(pop)]
-        m.d.sync += [cur.eq(ecur + 1), rem.eq(n_rem), walking.eq(n_walking), one_left.eq(n_one_left),
-                     wact.eq(eact), first.eq(efirst & ~issue), ptr_pending.eq(pop)]
-        with m.If(pop):
-            m.d.sync += [pend_odd.eq(head_col[0]), pend_act.eq(head_val)]
-        m.d.comb += [self.pop.eq(pop), self.issue.eq(issue)]
+        issue = Signal()
+        m.d.comb += [issue.eq(walking), take.eq((~walking | one_left) & dq.r_rdy), dq.r_en.eq(take)]
+        with m.If(take):
+            m.d.sync += [cur.eq(d_out.start), rem.eq(d_out.count), walking.eq(d_out.nonempty),
+                         one_left.eq(d_out.one), wact.eq(d_out.act), first.eq(1)]
+        with m.Elif(walking):
+            m.d.sync += [cur.eq(cur + 1), rem.eq(rem - 1), walking.eq(~one_left), one_left.eq(rem == 2),
+                         first.eq(0)]
+        m.d.comb += [self.pop.eq(pop), self.take.eq(take), self.issue.eq(issue)]
 
-        # ---- issue: sparse-matrix read (cycle s) ------------------------------------------
+        # ---- issue (cycle i): sparse-matrix read; R (i+1): the row is registered ---------------
         mat_rd = matrix.read_port()
-        m.d.comb += mat_rd.addr.eq(ecur >> lane_bits)
+        m.d.comb += mat_rd.addr.eq(cur >> lane_bits)
+        i_valid, i_first = Signal(), Signal()
+        i_lane = Signal(max(1, lane_bits))
+        i_act = Signal(signed(aw))
+        m.d.sync += [i_valid.eq(issue), i_first.eq(first), i_act.eq(wact)]
+        if lane_bits:
+            m.d.sync += i_lane.eq(cur[:lane_bits])
         e_valid, e_first = Signal(), Signal()
         e_lane = Signal(max(1, lane_bits))
         e_act = Signal(signed(aw))
-        m.d.sync += [e_valid.eq(issue), e_first.eq(efirst), e_act.eq(eact)]
-        if lane_bits:
-            m.d.sync += e_lane.eq(ecur[:lane_bits])
+        e_row = Signal(self._row_bits)
+        m.d.sync += [e_valid.eq(i_valid), e_first.eq(i_first), e_lane.eq(i_lane), e_act.eq(i_act),
+                     e_row.eq(mat_rd.data)]
 
-        # ---- E (s+1): lane select, codebook lookup, address accumulation ------------------
-        entry = mat_rd.data.word_select(e_lane, eb) if lane_bits else mat_rd.data[:eb]
+        # ---- E (i+2): lane select, codebook lookup, address accumulation ----------------------
+        entry = e_row.word_select(e_lane, eb) if lane_bits else e_row[:eb]
         v = entry[:cb]
         z = entry[cb:eb]
         cb_rd = codebook.read_port(domain="comb")
@@ -276,26 +320,36 @@ class EIEPE(wiring.Component):
         with m.If(e_valid):
             m.d.sync += x_prev.eq(x)
 
-        # ---- M (s+2): exact product --------------------------------------------------------
-        a_valid = Signal()
-        a_x = Signal(xw + 1)
-        a_prod = Signal(signed(ww + aw))
-        m.d.sync += [a_valid.eq(m_valid), a_x.eq(m_x), a_prod.eq(m_w * m_a)]
+        # ---- M (i+3): exact product --------------------------------------------------------
+        a1_valid = Signal()
+        a1_x = Signal(xw + 1)
+        a1_prod = Signal(signed(ww + aw))
+        m.d.sync += [a1_valid.eq(m_valid), a1_x.eq(m_x), a1_prod.eq(m_w * m_a)]
 
-        # ---- A (s+3): accumulator read with bypass, add (wrapping) -----------------------
+        # ---- A1 (i+4): accumulator read, forwarding from W ---------------------------------
         written = Signal(rows)                           # accumulator holds a value since clear
         acc_rd = accum.read_port(domain="comb")
-        m.d.comb += acc_rd.addr.eq(a_x)
+        m.d.comb += acc_rd.addr.eq(a1_x)
+        a2_valid = Signal()
+        a2_x = Signal(xw + 1)
+        a2_prod = Signal(signed(ww + aw))
+        a2_old = Signal(signed(acc_w))
+        a2_bypass = Signal()
         w_valid = Signal()
         w_x = Signal(xw + 1)
         w_sum = Signal(signed(acc_w))
-        in_range_a = a_x < rows
-        stored = Mux(in_range_a & written.bit_select(a_x[:_bits_for(rows - 1)], 1), acc_rd.data, 0)
-        bypass = w_valid & (w_x == a_x)
-        old = Mux(bypass, w_sum, stored)
-        m.d.sync += [w_valid.eq(a_valid), w_x.eq(a_x), w_sum.eq((old + a_prod)[:acc_w].as_signed())]
+        in_range_a = a1_x < rows
+        stored = Mux(in_range_a & written.bit_select(a1_x[:_bits_for(rows - 1)], 1), acc_rd.data, 0)
+        from_w = w_valid & (w_x == a1_x)                 # written at the end of this cycle: not in `stored`
+        m.d.sync += [a2_valid.eq(a1_valid), a2_x.eq(a1_x), a2_prod.eq(a1_prod),
+                     a2_old.eq(Mux(from_w, w_sum, stored)),
+                     a2_bypass.eq(a2_valid & (a2_x == a1_x))]      # the entry ahead: its sum is in W next
 
-        # ---- W (s+4): write back ---------------------------------------------------------
+        # ---- A2 (i+5): add (wrapping) with bypass of the entry just ahead -------------------
+        old = Mux(a2_bypass, w_sum, a2_old)
+        m.d.sync += [w_valid.eq(a2_valid), w_x.eq(a2_x), w_sum.eq((old + a2_prod)[:acc_w].as_signed())]
+
+        # ---- W (i+6): write back ---------------------------------------------------------
         acc_wr = accum.write_port()
         w_ok = w_valid & (w_x < rows)
         m.d.comb += [acc_wr.addr.eq(w_x), acc_wr.data.eq(w_sum), acc_wr.en.eq(w_ok)]
@@ -310,35 +364,44 @@ class EIEPE(wiring.Component):
                 m.d.sync += written.bit_select(w_x[:_bits_for(rows - 1)], 1).eq(1)
         m.d.comb += [
             self.error.eq(err),
-            self.idle.eq(~queue.r_rdy & ~ptr_pending & ~issue & ~e_valid & ~m_valid & ~a_valid & ~w_valid),
+            self.idle.eq(~queue.r_rdy & (slots_used == 0) & ~walking & ~i_valid & ~e_valid & ~m_valid
+                         & ~a1_valid & ~a2_valid & ~w_valid),
         ]
 
         # ---- read-out: round half to even, saturate, ReLU (StallPipeline) -------------------
-        rp = StallPipeline(m, i=self.rd, o=self.o, stages=self._readout_stages, weights=[2, 5, 2], name="ro")
+        rp = StallPipeline(m, i=self.rd, o=self.o, stages=self._readout_stages, weights=[2, 4, 2], name="ro")
         out_rd = accum.read_port(domain="comb")
         rrow = self.rd.payload.row
         m.d.comb += out_rd.addr.eq(rrow)
         racc = Signal(signed(acc_w))
         m.d.comb += racc.eq(Mux((rrow < rows) & written.bit_select(rrow, 1), out_rd.data, 0))
         s1 = rp.boundary({"acc": racc})
+        # step 2: arithmetic shift, with the rounding decision taken in parallel from the bits
+        # shifted out: guard g = acc[sh-1], sticky = (acc[sh-2:0] != 0), up = g & (sticky | lsb)
         sh = self.shift
+        acc1 = s1["acc"]
         q = Signal(signed(acc_w))
-        m.d.comb += q.eq(s1["acc"] >> sh)
-        one = Const(1, acc_w + 1)
-        mask = Signal(acc_w + 1)
-        half = Signal(acc_w + 1)
-        m.d.comb += [mask.eq((one << sh) - 1), half.eq((one << sh) >> 1)]
-        rem_bits = Signal(acc_w + 1)
-        m.d.comb += rem_bits.eq(s1["acc"].as_unsigned() & mask)
-        up = (sh != 0) & ((rem_bits > half) | ((rem_bits == half) & q[0]))
-        rounded = Signal(signed(acc_w + 1))
-        m.d.comb += rounded.eq(q + up)
-        s2 = rp.boundary({"rounded": rounded})
+        m.d.comb += q.eq(acc1 >> sh)
+        guard = Cat(Const(0, 1), acc1).bit_select(sh, 1)            # acc[sh-1]; 0 when sh == 0
+        below_guard = Cat(*[sh > k + 1 for k in range(acc_w)])      # bit k: k < sh - 1
+        sticky = (acc1.as_unsigned() & below_guard).any()
+        up = Signal()
+        m.d.comb += up.eq(guard & (sticky | q[0]))
+        s2 = rp.boundary({"q": q, "up": up})
+        # step 3: q + up saturated to act_format (from the bits of q alone), then ReLU
         lo, hi = self._af.min, self._af.max
-        r2 = s2["rounded"]
-        sat = Mux(r2 > hi, hi, Mux(r2 < lo, lo, r2))
+        q2, up2 = s2["q"], s2["up"]
+        top = q2[aw - 1:]                                            # must be all sign bits to fit
+        neg = q2[-1]
+        over_hi = ~neg & (top != 0)                                  # q > hi
+        at_hi = (top == 0) & q2[:aw - 1].all()                       # q == hi
+        under_lo = neg & ~top.all()                                  # q < lo (q + up <= lo)
+        sat_hi = over_hi | (at_hi & up2)
+        low = Signal(signed(aw))
+        m.d.comb += low.eq(q2[:aw] + up2)                           # q + up when it fits
         result = Signal(signed(aw))
-        m.d.comb += result.eq(Mux(self.relu & (sat < 0), 0, sat))
+        negative = under_lo | (~sat_hi & low[-1])
+        m.d.comb += result.eq(Mux(self.relu & negative, 0, Mux(sat_hi, hi, Mux(under_lo, lo, low))))
         s3 = rp.boundary({"value": result})
         m.d.comb += self.o.payload.value.eq(s3["value"])
         rp.check_complete()

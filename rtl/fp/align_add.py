@@ -54,16 +54,22 @@ class AlignAdd(wiring.Component):
         Width of the signed exponent ports; the caller sizes it so that
         ``c_exp - p_exp + pw + 2`` and ``top_exp`` cannot wrap.
 
-    Ports (three halves, which a pipelined core may register between)
-    ------------------------------------------------------------------
+    Ports (four parts, which a pipelined core may register between)
+    ----------------------------------------------------------------
+    Addend plan (from the addend alone, so it can run a step before the product exponent
+    is known): ``c_exp`` In(signed) exponent of the addend's LSB; ``c_tz`` In(range(aw + 1))
+    trailing zeros of the addend significand (aw when zero; see :func:`trailing_zero_count`) ->
+    ``c_far``, ``c_beyond``, ``c_sticky_exp``, ``c_top`` Out(signed(exp_width + 2)): the
+    addend exponent offset by the constants the plan compares the product exponent with.
+
     Plan: ``p_exp`` In(signed) exponent of the product's LSB; ``p_zero`` In(1);
-    ``c_exp`` In(signed) exponent of the addend's LSB; ``c_zero`` In(1);
-    ``c_tz`` In(range(aw + 1)) trailing zeros of the addend significand (aw when zero; see
-    :func:`trailing_zero_count`, which a core computes a stage earlier) ->
+    ``c_zero`` In(1); ``plan_c_far``, ``plan_c_beyond``, ``plan_c_sticky_exp``, ``plan_c_top``
+    In(signed(exp_width + 2)) (the addend plan's values, possibly registered) ->
     ``shift`` Out(range(window_width)) right shift of the addend;
     ``sticky`` Out(1) whether nonzero addend bits fall below the window (from the addend's
     trailing-zero count, so no OR after the shifter);
-    ``top_exp`` Out(signed) exponent of the window MSB (position T).
+    ``top_exp`` Out(signed) exponent of the window MSB (position T). Every output is one
+    compare or add of ``p_exp`` with a precomputed value, then a mux.
 
     Align: ``align_c_sig`` In(aw), ``align_shift`` In(range(window_width)),
     ``align_sticky`` In(1) (the plan's values, possibly registered) ->
@@ -87,9 +93,12 @@ class AlignAdd(wiring.Component):
         self._top = self._pw + self._aw + 1
         self._ww = self._top - self._low + 2
         ew = exp_width
+        cw = signed(ew + 2)
         super().__init__({
-            "p_exp": In(signed(ew)), "p_zero": In(1), "c_exp": In(signed(ew)), "c_zero": In(1),
-            "c_tz": In(range(self._aw + 1)),
+            "c_exp": In(signed(ew)), "c_tz": In(range(self._aw + 1)),
+            "c_far": Out(cw), "c_beyond": Out(cw), "c_sticky_exp": Out(cw), "c_top": Out(cw),
+            "p_exp": In(signed(ew)), "p_zero": In(1), "c_zero": In(1),
+            "plan_c_far": In(cw), "plan_c_beyond": In(cw), "plan_c_sticky_exp": In(cw), "plan_c_top": In(cw),
             "shift": Out(range(self._ww)), "sticky": Out(1), "top_exp": Out(signed(ew)),
             "align_c_sig": In(self._aw), "align_shift": In(range(self._ww)), "align_sticky": In(1),
             "aligned": Out(self._ww),
@@ -110,34 +119,43 @@ class AlignAdd(wiring.Component):
         far = pw + 2
         max_shift = ww - 1
 
+        # -- addend plan -------------------------------------------------------------------
+        # With diff = p_exp - c_exp the plan is: shift = diff + far, clamped to 0 when
+        # diff < -far (addend far above) and to max_shift when diff > max_shift - far. Each
+        # test is rewritten as a compare of p_exp with c_exp plus a constant, formed here.
+        m.d.comb += [
+            self.c_far.eq(self.c_exp - far),
+            self.c_beyond.eq(self.c_exp + (max_shift - far)),
+            # Sticky: addend bit j lands below window position L iff j < shift - (ww - 1 - aw),
+            # i.e. iff trailing_zeros(c_sig) + (ww - 1 - aw) < shift; unclamped (shift =
+            # diff + far) that is trailing_zeros + c_exp + (ww - 1 - aw - far) < p_exp: a
+            # trailing-zero count and one compare instead of an OR over the shifter's lost bits.
+            self.c_sticky_exp.eq(self.c_exp + self.c_tz + (ww - 1 - aw - far)),
+            self.c_top.eq(self.c_exp + (self._top - far)),
+        ]
+
         # -- plan --------------------------------------------------------------------------
-        # shift = (pw + 2) - (c_exp - p_exp), clamped; the clamp tests compare the exponent
-        # difference with constants in parallel with the offset add, and both candidate
-        # window exponents are formed straight from the inputs (one carry chain, then muxes).
-        diff = Signal(signed(self._exp_width + 1))
-        shift_raw = Signal(signed(self._exp_width + 2))
+        # one carry chain per output (all in parallel from p_exp), then one LUT level of
+        # muxes; each compare is the sign bit of a subtraction wide enough not to overflow
+        dw = signed(self._exp_width + 4)
+        shift_raw = Signal(dw)          # diff + far; negative: the addend is far above
+        beyond_raw = Signal(dw)         # negative: the addend is below the whole window
+        sticky_raw = Signal(dw)         # negative: addend bits fall below the window
         above = Signal()
         beyond = Signal()
-        m.d.comb += [
-            diff.eq(self.p_exp - self.c_exp),
-            shift_raw.eq(diff + far),
-            above.eq((diff < -far) | self.p_zero),
-            beyond.eq(diff > max_shift - far),
-            self.shift.eq(Mux(above, 0, Mux(beyond, max_shift, shift_raw))),
-        ]
-        # Sticky: addend bit j lands below window position L iff j < shift - (ww - 1 - aw),
-        # i.e. iff trailing_zeros(c_sig) + (ww - 1 - aw) < shift. With shift = diff + far
-        # (unclamped case) that is trailing_zeros + (ww - 1 - aw - far) < diff: a
-        # trailing-zero count and one compare, in parallel with the plan, instead of an OR
-        # over the shifter's lost bits after the shifter.
-        trailing = self.c_tz
-        trailing_k = Signal(signed(max(aw, ww).bit_length() + 2))
-        m.d.comb += trailing_k.eq(trailing + (ww - 1 - aw - far))
-        m.d.comb += self.sticky.eq(Mux(above, 0, Mux(beyond, trailing < aw, trailing_k < diff)))
         p_top = Signal(signed(self._exp_width + 1))
-        c_top = Signal(signed(self._exp_width + 1))
-        m.d.comb += [p_top.eq(self.p_exp + self._top), c_top.eq(self.c_exp + (self._top - far))]
-        m.d.comb += self.top_exp.eq(Mux(above & ~self.c_zero, c_top, p_top))
+        m.d.comb += [
+            shift_raw.eq(self.p_exp - self.plan_c_far),
+            beyond_raw.eq(self.plan_c_beyond - self.p_exp),
+            sticky_raw.eq(self.plan_c_sticky_exp - self.p_exp),
+            above.eq(shift_raw[-1] | self.p_zero),
+            beyond.eq(beyond_raw[-1]),
+            p_top.eq(self.p_exp + self._top),
+            self.shift.eq(Mux(above, 0, Mux(beyond, max_shift, shift_raw))),
+            # beyond: the whole addend is below the window; it is nonzero iff ~c_zero
+            self.sticky.eq(Mux(above, 0, Mux(beyond, ~self.c_zero, sticky_raw[-1]))),
+            self.top_exp.eq(Mux(above & ~self.c_zero, self.plan_c_top, p_top)),
+        ]
 
         # -- align -------------------------------------------------------------------------
         extended = Cat(Const(0, ww - 1), self.align_c_sig)    # addend at the top, aw catch bits below

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from ..pipeline import StallPipeline, plan_cuts
 from .align_add import AlignAdd, trailing_zero_count
 from .multiplier import Multiplier
-from .normalize import Normalize
+from .normalize import Normalize, leading_zero_groups, merge_leading_zero_groups
 from .params import check_bool, check_float_format, check_rounding, silence_on_error
 from .round import Round
 from .unpack import Unpack, unpack_exp_range
@@ -31,6 +31,36 @@ _WEIGHTS = {
     "normalize": 3.0,   # product-only path: 1-bit normalize
     "round": 5.0,       # round increment, overflow/tininess, pack, special-value mux
 }
+
+# The FMA (multiply and accumulate) splits two steps further: the subnormal normalization of
+# a and b (count in "unpack", shift + exponent correction in "prenormalize", so the multiplier
+# has registers right before and after it), and the sum's leading/trailing-zero counts (per
+# 8-bit group in "count", merged in "merge"). Weights: roughly the register-to-register delays
+# (ns) nextpnr reports on ECP5-25k speed 6 for FP16xFP16+FP32 with every boundary registered;
+# unpack and prenormalize are weighted so that stages = 8 merges those two (not the multiply).
+_FMA_WEIGHTS = {
+    "unpack": 3.5,        # classify a, b, c + leading zeros of the significands + biased exponent sum + tz(c)
+    "prenormalize": 3.5,  # shift subnormal a, b significands; product exponent; addend half of the plan
+    "multiply": 7.0,      # DSP multiplier alone between registers || plan (one compare per output + mux)
+    "align": 7.0,         # addend right shift into the window || normalizer exponent limit
+    "add": 7.0,           # two parallel carry chains + select || one-hot limit marker
+    "count": 5.0,         # per-group leading zeros of (sum | marker), trailing zeros of the sum
+    "merge": 4.0,         # merge the group counts
+    "shift": 7.0,         # normalizing left shift || sticky compare
+    "round": 7.0,         # round increment, overflow/tininess, pack, special-value mux
+}
+
+#: Group width of the FMA's two-step leading/trailing-zero counts of the sum.
+_COUNT_GROUP = 8
+
+
+def _biased_exponent(m, bits, fmt, name):
+    """The exponent field of ``bits`` with field 0 read as 1 (subnormals and zeros are at emin):
+    Unpack's unbiased exponent plus ``fmt.bias``, without the subtraction."""
+    field = bits[fmt.pad_bits + fmt.man_bits:fmt.pad_bits + fmt.man_bits + fmt.exp_bits]
+    sig = Signal(fmt.exp_bits, name=name)
+    m.d.comb += sig.eq(field | (field == 0))
+    return sig
 
 
 def _named(m, value, name, signed_width=None):
@@ -79,7 +109,9 @@ class MulAdd(wiring.Component):
         names.update(fields or {})
         self._names = names
         self._steps = self.steps_for(multiply=multiply, accumulate=accumulate)
-        self._cuts = plan_cuts([_WEIGHTS[s] for s in self._steps], stages)   # validates stages
+        self._split = multiply and accumulate
+        self._weights = tuple((_FMA_WEIGHTS if self._split else _WEIGHTS)[s] for s in self._steps)
+        self._cuts = plan_cuts(list(self._weights), stages)   # validates stages
         self._stages = stages
         in_layout = {names["a"]: in_format.width}
         if multiply:
@@ -98,7 +130,7 @@ class MulAdd(wiring.Component):
             return ("unpack", "multiply", "normalize", "round")
         if not multiply:
             return ("unpack", "align", "add", "count", "shift", "round")
-        return ("unpack", "multiply", "align", "add", "count", "shift", "round")
+        return ("unpack", "prenormalize", "multiply", "align", "add", "count", "merge", "shift", "round")
 
     in_format = property(lambda self: self._in)
     acc_format = property(lambda self: self._acc)
@@ -106,6 +138,7 @@ class MulAdd(wiring.Component):
     stages = property(lambda self: self._stages)
     steps = property(lambda self: self._steps, doc="Names of the combinational steps, in order.")
     cuts = property(lambda self: self._cuts, doc="1-based step boundaries that carry a register bank.")
+    weights = property(lambda self: self._weights, doc="Relative delay estimate of each step (places the cuts).")
     latency = property(lambda self: self._stages, doc="Cycles from input handshake to output valid.")
     initiation_interval = property(lambda self: 1, doc="Cycles between accepted inputs (fully pipelined).")
 
@@ -134,16 +167,20 @@ class MulAdd(wiring.Component):
         names = self._names
         mode = self._rounding
         pipe = StallPipeline(m, i=self.i, o=self.o, stages=self._stages,
-                             weights=[_WEIGHTS[s] for s in self._steps], name="p")
+                             weights=list(self._weights), name="p")
         payload = self.i.payload
 
         # ---- step: unpack / classify / special values / exponents ---------------------------
-        m.submodules.unpack_a = ua = Unpack(fmt=fi, normalize=True)
+        split = self._split
+        # FMA: a and b are unpacked raw here; their subnormal normalization (leading-zero
+        # count now, shift and exponent correction in the "prenormalize" step) gives exactly
+        # the values of Unpack(normalize=True)
+        m.submodules.unpack_a = ua = Unpack(fmt=fi, normalize=not split)
         m.d.comb += ua.bits.eq(getattr(payload, names["a"]))
         nan = ua.nan
         snan = ua.snan
         if self._multiply:
-            m.submodules.unpack_b = ub = Unpack(fmt=fi, normalize=True)
+            m.submodules.unpack_b = ub = Unpack(fmt=fi, normalize=not split)
             m.d.comb += ub.bits.eq(getattr(payload, names["b"]))
             nan = nan | ub.nan
             snan = snan | ub.snan
@@ -151,7 +188,13 @@ class MulAdd(wiring.Component):
             prod_inf = (ua.inf | ub.inf) & ~(ua.nan | ub.nan) & ~zero_times_inf
             p_sign = ua.sign ^ ub.sign
             p_zero = ua.zero | ub.zero
-            p_exp = ua.exp + ub.exp - 2 * (pi - 1)
+            if split:
+                # one short carry chain here; the biases and the subnormal corrections are
+                # subtracted in the "prenormalize" step
+                p_exp = (_biased_exponent(m, getattr(payload, names["a"]), fi, "a_exp_biased")
+                         + _biased_exponent(m, getattr(payload, names["b"]), fi, "b_exp_biased"))
+            else:
+                p_exp = ua.exp + ub.exp - 2 * (pi - 1)
         else:
             zero_times_inf = Const(0, 1)
             prod_inf = ua.inf
@@ -171,7 +214,10 @@ class MulAdd(wiring.Component):
             inf_sign = Mux(prod_inf, p_sign, uc.sign)
             # exact zero sum: -0 only when both addends are -0; x + (-x) = +0 (-0 in RDN)
             zero_sign = Mux(eff_sub, int(mode == "rdn"), p_sign)
-            c_exp = uc.exp - (pa - 1)
+            if split:
+                c_exp = _biased_exponent(m, getattr(payload, names["c"]), fa, "c_exp_biased") - (fa.bias + pa - 1)
+            else:
+                c_exp = uc.exp - (pa - 1)
         else:
             any_inf = prod_inf
             inf_sign = p_sign
@@ -195,28 +241,61 @@ class MulAdd(wiring.Component):
             v.update(eff_sub=eff_sub, c_sig=uc.sig, c_exp=c_exp, c_zero=uc.zero,
                      c_tz=trailing_zero_count(m, uc.sig))
             m.submodules.align_add = aa = AlignAdd(product_width=pw, addend_width=pa, exp_width=ew)
+        if split:
+            # leading zeros of the raw significands (the count half of Unpack's normalizer)
+            prenorm = []
+            for key, u in (("a", ua), ("b", ub)):
+                m.submodules[f"prenormalize_{key}"] = pn = Normalize(width=pi, exp_width=u.exp_width)
+                m.d.comb += [pn.exp.eq(u.exp), pn.mark_allowed.eq(pn.allowed), pn.sig.eq(u.sig),
+                             pn.count_marker.eq(pn.marker)]
+                v[f"{key}_lz"] = pn.amount
+                prenorm.append(pn)
         specials = ("is_nan", "is_inf", "inf_sign", "invalid", "zero_sign")
 
         def keep(values, *extra):
             return {k: values[k] for k in specials + extra}
 
+        addend_plan = ("c_far", "c_beyond", "c_sticky_exp", "c_top")
+
+        def plan_addend(values):
+            """AlignAdd's addend plan from c_exp and c_tz: returns values without those two."""
+            m.d.comb += [aa.c_exp.eq(values["c_exp"]), aa.c_tz.eq(values["c_tz"])]
+            out = {k: x for k, x in values.items() if k not in ("c_exp", "c_tz")}
+            out.update({k: getattr(aa, k) for k in addend_plan})
+            return out
+
+        def plan(values):
+            """AlignAdd's plan (shift, sticky, top_exp) from p_exp and the addend plan."""
+            m.d.comb += [aa.p_exp.eq(values["p_exp"]), aa.p_zero.eq(values["p_zero"]),
+                         aa.c_zero.eq(values["c_zero"])]
+            m.d.comb += [getattr(aa, f"plan_{k}").eq(values[k]) for k in addend_plan]
+            values["shift"], values["sticky"], values["top_exp"] = aa.shift, aa.sticky, aa.top_exp
+
         if not self._multiply:
             # Add: the alignment plan (exponent difference) fits in the unpack step
-            m.d.comb += [aa.p_exp.eq(v["p_exp"]), aa.p_zero.eq(v["p_zero"]),
-                         aa.c_exp.eq(v["c_exp"]), aa.c_zero.eq(v["c_zero"]), aa.c_tz.eq(v["c_tz"])]
-            v["shift"], v["sticky"], v["top_exp"] = aa.shift, aa.sticky, aa.top_exp
+            v = plan_addend(v)
+            plan(v)
             v = pipe.boundary(keep(v, "p_sign", "eff_sub", "a_sig", "c_sig", "shift", "sticky", "top_exp"))
             v["product"] = v["a_sig"]
         else:
             v = pipe.boundary(v)
+            if split:
+                # ---- step: prenormalize: shift subnormal significands, correct the exponent -----
+                for key, pn in zip(("a", "b"), prenorm):
+                    m.d.comb += [pn.shift_sig.eq(v[f"{key}_sig"]), pn.shift_exp.eq(0),
+                                 pn.shift_amount.eq(v[f"{key}_lz"])]
+                    v[f"{key}_sig"] = pn.norm_sig
+                unbiased = _named(m, v["p_exp"] - (2 * fi.bias + 2 * (pi - 1)), "p_exp_unbiased", ew)
+                v["p_exp"] = _named(m, unbiased - (v["a_lz"] + v["b_lz"]), "p_exp_norm", ew)
+                # the addend's part of the alignment plan (constants folded into c_exp)
+                v = plan_addend(v)
+                v = pipe.boundary({k: x for k, x in v.items() if k not in ("a_lz", "b_lz")})
             # ---- step: multiply (+ alignment plan in parallel) -----------------------------------
             m.submodules.multiplier = mul = Multiplier(a_width=pi, b_width=pi)
             m.d.comb += [mul.a.eq(v["a_sig"]), mul.b.eq(v["b_sig"])]
             v["product"] = mul.p
             if self._accumulate:
-                m.d.comb += [aa.p_exp.eq(v["p_exp"]), aa.p_zero.eq(v["p_zero"]),
-                             aa.c_exp.eq(v["c_exp"]), aa.c_zero.eq(v["c_zero"]), aa.c_tz.eq(v["c_tz"])]
-                v["shift"], v["sticky"], v["top_exp"] = aa.shift, aa.sticky, aa.top_exp
+                plan(v)
                 v = pipe.boundary(keep(v, "p_sign", "eff_sub", "product", "c_sig", "shift", "sticky", "top_exp"))
             else:
                 v = pipe.boundary(keep(v, "p_sign", "product", "p_exp"))
@@ -236,15 +315,31 @@ class MulAdd(wiring.Component):
             v["sum"], v["sign"], v["marker"] = aa.sum, v["p_sign"] ^ aa.negated, norm.marker
             v = pipe.boundary(keep(v, "sum", "sign", "top_exp", "marker"))
             # ---- steps: count leading zeros, then normalizing shift ---------------------------
-            m.d.comb += [norm.sig.eq(v["sum"]), norm.count_marker.eq(v["marker"])]
-            v["amount"], v["zero"] = norm.amount, norm.zero
             keep_bits = pa + 2                      # significand + round bit + one more for tininess
             low_bits = ww - keep_bits               # folded into a sticky bit for Round
-            if low_bits > 0:
-                # the sticky bit of the normalized value, from the sum's trailing zeros (counted in
-                # parallel with the leading zeros) instead of an OR over the shifter's low bits:
-                # sum << amount has a one below bit low_bits iff trailing_zeros + amount < low_bits
-                v["tz"] = trailing_zero_count(m, v["sum"], name="sum_tz")
+            # the sticky bit of the normalized value comes from the sum's trailing zeros (counted in
+            # parallel with the leading zeros) instead of an OR over the shifter's low bits:
+            # sum << amount has a one below bit low_bits iff trailing_zeros + amount < low_bits
+            if not split:
+                m.d.comb += [norm.sig.eq(v["sum"]), norm.count_marker.eq(v["marker"])]
+                v["amount"], v["zero"] = norm.amount, norm.zero
+                if low_bits > 0:
+                    v["tz"] = trailing_zero_count(m, v["sum"], name="sum_tz")
+            else:
+                # FMA: both counts per group of bits in the "count" step, merged in "merge"
+                # (exactly Normalize's count half: leading zeros of sum | marker, capped by the marker)
+                marked = Signal(ww, name="sum_marked")
+                m.d.comb += marked.eq(v["sum"] | v["marker"])
+                v["lz_groups"] = leading_zero_groups(m, marked, _COUNT_GROUP, name="sum_lzg")
+                v["zero"] = _named(m, v["sum"] == 0, "sum_zero")
+                if low_bits > 0:
+                    reversed_sum = Cat(*[v["sum"][j] for j in reversed(range(ww))])
+                    v["tz_groups"] = leading_zero_groups(m, reversed_sum, _COUNT_GROUP, name="sum_tzg")
+                v = pipe.boundary(keep(v, "sum", "sign", "top_exp", "zero", "lz_groups",
+                                       *(("tz_groups",) if low_bits > 0 else ())))
+                v["amount"] = merge_leading_zero_groups(m, *v["lz_groups"], ww, name="sum_lz")
+                if low_bits > 0:
+                    v["tz"] = merge_leading_zero_groups(m, *v["tz_groups"], ww, name="sum_tz")
             v = pipe.boundary(keep(v, "sum", "sign", "top_exp", "amount", "zero", *(("tz",) if low_bits > 0 else ())))
             m.d.comb += [norm.shift_sig.eq(v["sum"]), norm.shift_exp.eq(v["top_exp"]),
                          norm.shift_amount.eq(v["amount"])]
@@ -280,14 +375,15 @@ class MulAdd(wiring.Component):
             rnd.sign.eq(Mux(v["zero"], v["zero_sign"], v["sign"])),
             rnd.exp.eq(v["exp"]), rnd.sig.eq(v["sig"]), rnd.sticky.eq(v["sticky"]),
         ]
+        rounded = {"bits": rnd.bits, "inexact": rnd.inexact, "underflow": rnd.underflow, "overflow": rnd.overflow}
         if fa.has_inf:
             inf_bits = Cat(Const(fa.inf, fa.width - 1), v["inf_sign"])
         else:
             inf_bits = Const(fa.canonical_nan, fa.width)   # unreachable: flagged invalid above
         special = v["is_nan"] | v["is_inf"]
-        d = Mux(v["is_nan"], fa.canonical_nan, Mux(v["is_inf"], inf_bits, rnd.bits))
-        flags = Cat(rnd.inexact & ~special, rnd.underflow & ~special, rnd.overflow & ~special,
-                    Const(0, 1), v["invalid"])
+        d = Mux(v["is_nan"], fa.canonical_nan, Mux(v["is_inf"], inf_bits, rounded["bits"]))
+        flags = Cat(rounded["inexact"] & ~special, rounded["underflow"] & ~special,
+                    rounded["overflow"] & ~special, Const(0, 1), v["invalid"])
         out = pipe.boundary({"d": d, "flags": flags})
         pipe.check_complete()
         m.d.comb += [self.o.payload.d.eq(out["d"]), self.o.payload.flags.eq(out["flags"])]

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from .params import check_int, silence_on_error
 
-__all__ = ["Normalize", "leading_zero_count"]
+__all__ = ["Normalize", "leading_zero_count", "leading_zero_groups", "merge_leading_zero_groups"]
 
 
 def _lzc_tree(m, v, name):
@@ -42,6 +42,54 @@ def leading_zero_count(m, value, name="lzc"):
     n = 1 << (width - 1).bit_length()
     padded = Cat(Const(0, n - width), value) if n > width else value
     zero, count = _lzc_tree(m, padded, name)
+    m.d.comb += lz.eq(Mux(zero, width, count))
+    return lz
+
+
+def leading_zero_groups(m, value, group, name="lzg"):
+    """First half of a leading-zero count split over two pipeline steps.
+
+    ``value`` is padded at its LSB end to a power-of-two number of groups of ``group`` bits
+    (``group`` a power of two >= 2). Returns ``(zeros, counts)``: ``zeros`` is a Signal with
+    bit g set when group g (g = 0 is the LSB group) is all zero, ``counts[g]`` the number of
+    leading zeros inside group g (``log2(group)`` bits; unspecified when the group is zero).
+    Register these and finish with :func:`merge_leading_zero_groups`; the two halves give
+    exactly :func:`leading_zero_count`."""
+    if not isinstance(group, int) or isinstance(group, bool) or group < 2 or group & (group - 1):
+        raise ValueError(f"group must be a power of two >= 2, not {group!r}")
+    width = len(value)
+    k = -(-width // group)
+    n_groups = 1 << (k - 1).bit_length()
+    n = n_groups * group
+    padded = Cat(Const(0, n - width), value) if n > width else value
+    zeros = Signal(n_groups, name=f"{name}_z")
+    counts = []
+    for g in range(n_groups):
+        z, c = _lzc_tree(m, padded[g * group:(g + 1) * group], f"{name}{g}")
+        m.d.comb += zeros[g].eq(z)
+        counts.append(c)
+    return zeros, counts
+
+
+def merge_leading_zero_groups(m, zeros, counts, width, name="lzm"):
+    """Second half of :func:`leading_zero_groups`: a Signal holding the leading-zero count of
+    the original ``width``-bit value (``width`` when it is zero)."""
+    def tree(lo, hi):
+        if hi - lo == 1:
+            return zeros[lo], counts[lo]
+        mid = (lo + hi) // 2
+        zero_hi, count_hi = tree(mid, hi)
+        zero_lo, count_lo = tree(lo, mid)
+        zero = Signal(name=f"{name}_{lo}_{hi}_z")
+        count = Signal(len(count_hi) + 1, name=f"{name}_{lo}_{hi}_c")
+        m.d.comb += [
+            zero.eq(zero_hi & zero_lo),
+            count.eq(Mux(zero_hi, Cat(count_lo, Const(1, 1)), Cat(count_hi, Const(0, 1)))),
+        ]
+        return zero, count
+
+    zero, count = tree(0, len(counts))
+    lz = Signal(range(width + 1), name=name)
     m.d.comb += lz.eq(Mux(zero, width, count))
     return lz
 

@@ -8,8 +8,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .arith import IntArith
-from .mesh import Mesh, check_dim
-from .pe import check_arith, check_dataflow
+from .mesh import Mesh, check_dim, check_logic_multipliers
+from .pe import addend_delay, check_arith, check_dataflow, psum_hop
 from ..fp.params import silence_on_error
 
 __all__ = ["SystolicArray"]
@@ -41,6 +41,10 @@ class SystolicArray(wiring.Component):
     acc_depth : int
         WS only: depth of the accumulator queue = the most activation rows one pass may have
         (1..65536, default 256). Unused by OS.
+    logic_multipliers : int
+        How many PEs (the last ones in row-major order) build their multiplier from logic
+        instead of leaving ``a * b`` to DSP inference (0..rows*cols, default 0; see
+        :class:`.mesh.Mesh`). Changes resources only, never numerics or timing.
 
     Streams (``amaranth.lib.stream``, valid/ready; a beat moves when both are high)
         ``w``  (in)  payload ``w[c]``, c < C: one row of weights (``arith.weight_format``).
@@ -80,27 +84,30 @@ class SystolicArray(wiring.Component):
         registers are reset.
 
     Timing (properties; cycle-exact model: :func:`tensorforge.golden.systolic.cycles`)
-        WS: ``latency`` = R*L + C - 1 cycles from an x beat to its y beat (L =
-        ``arith.mac_latency``), ``weight_load_cycles`` = R; :meth:`weight_row_release` (i) =
-        max(1, i*L + C - 1): the earliest cycle, counted from a pass's last x beat, in which
+        WS: ``latency`` = R*H + C - 1 + A cycles from an x beat to its y beat (A =
+        ``arith.addend_delay``, H = ``arith.mac_latency`` - A: the cycles a partial sum spends
+        in one PE row), ``weight_load_cycles`` = R; :meth:`weight_row_release` (i) =
+        max(1, i*H + C - 1): the earliest cycle, counted from a pass's last x beat, in which
         row i of its weight bank may be overwritten by the pass after next.
         OS: ``latency`` = C + 1 cycles from a pass's last beat to its first y beat,
         ``drain_cycles`` = R, ``pass_interval`` = max(R, C).
         ``initiation_interval`` = 1 beat per cycle on every stream.
 
     Implementation notes: the accumulator queue is a memory with one write port and one
-    synchronous, write-transparent read port that prefetches the queue head (block RAM on
-    FPGAs); input skew and output de-skew are register chains of R(R-1)/2*L activations and
+    synchronous, write-transparent read port (block RAM on FPGAs) that prefetches the queue
+    head into a register one cycle ahead (so no path runs from the block RAM's output through
+    the accumulator adder back into it); input skew and output de-skew are register chains of R(R-1)/2*H activations and
     C(C-1)/2 accumulators.
     """
 
     @silence_on_error
-    def __init__(self, *, rows=4, cols=4, dataflow="ws", arith=None, acc_depth=256):
+    def __init__(self, *, rows=4, cols=4, dataflow="ws", arith=None, acc_depth=256, logic_multipliers=0):
         self._rows = check_dim(rows, "rows")
         self._cols = check_dim(cols, "cols")
         self._dataflow = check_dataflow(dataflow)
         arith = IntArith() if arith is None else arith
         self._arith = check_arith(arith, dataflow)
+        self._logic_multipliers = check_logic_multipliers(logic_multipliers, rows, cols, arith)
         if not isinstance(acc_depth, int) or isinstance(acc_depth, bool) or not 1 <= acc_depth <= 65536:
             raise ValueError(f"acc_depth must be an integer between 1 and 65536, not {acc_depth!r}")
         self._acc_depth = acc_depth
@@ -119,11 +126,14 @@ class SystolicArray(wiring.Component):
     dataflow = property(lambda self: self._dataflow)
     arith = property(lambda self: self._arith)
     acc_depth = property(lambda self: self._acc_depth)
+    logic_multipliers = property(lambda self: self._logic_multipliers)
 
     @property
     def top_name(self):
-        """Suggested Verilog top name, e.g. ``systolic_ws_16x16_i8_i32``."""
-        return f"systolic_{self._dataflow}_{self._rows}x{self._cols}_{self._arith.tag}"
+        """Suggested Verilog top name, e.g. ``systolic_ws_16x16_i8_i32`` (``_lm<N>`` appended
+        when N multipliers are built from logic)."""
+        lm = f"_lm{self._logic_multipliers}" if self._logic_multipliers else ""
+        return f"systolic_{self._dataflow}_{self._rows}x{self._cols}_{self._arith.tag}{lm}"
 
     @property
     def initiation_interval(self):
@@ -132,7 +142,7 @@ class SystolicArray(wiring.Component):
     @property
     def latency(self):
         if self._dataflow == "ws":
-            return self._rows * self._arith.mac_latency + self._cols - 1
+            return self._rows * psum_hop(self._arith) + self._cols - 1 + addend_delay(self._arith)
         return self._cols + 1
 
     @property
@@ -141,7 +151,7 @@ class SystolicArray(wiring.Component):
 
     def weight_row_release(self, row):
         """Cycles after a pass's last x beat until row ``row`` of its weight bank may be reloaded."""
-        return max(1, row * self._arith.mac_latency + self._cols - 1)
+        return max(1, row * psum_hop(self._arith) + self._cols - 1)
 
     @property
     def drain_cycles(self):
@@ -169,7 +179,7 @@ class SystolicArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.mesh = mesh = Mesh(rows=self._rows, cols=self._cols, arith=self._arith,
-                                        dataflow=self._dataflow)
+                                        dataflow=self._dataflow, logic_multipliers=self._logic_multipliers)
         advance = Signal()
         m.d.comb += [mesh.enable.eq(advance), advance.eq(self.y.ready | ~self.y.valid)]
         if self._dataflow == "ws":
@@ -180,14 +190,15 @@ class SystolicArray(wiring.Component):
 
     # -- weight-stationary ---------------------------------------------------------------
     def _elaborate_ws(self, m, mesh, advance):
-        R, C, L, a = self._rows, self._cols, self._arith.mac_latency, self._arith
+        # H: cycles per PE row of a partial sum; A: cycles from x to the partial-sum input
+        R, C, H, A, a = self._rows, self._cols, psum_hop(self._arith), addend_delay(self._arith), self._arith
         w, x, y = self.w, self.x, self.y
 
         # weight banks: full[b] = tile loaded and not yet finished. After a tile's last x beat,
         # since[b] counts advance cycles (saturating); that row reaches PE (i, C-1) -- the last
-        # use of row i of the bank -- in advance cycle i*L + C - 1, so load beat i may write
+        # use of row i of the bank -- in advance cycle i*H + C - 1, so load beat i may write
         # row i from that cycle on (the write lands at the end of the cycle).
-        last_use = (R - 1) * L + C - 1
+        last_use = (R - 1) * H + C - 1
         full = [Signal(name=f"bank{b}_full") for b in range(2)]
         since = [Signal(range(last_use + 2), init=last_use + 1, name=f"bank{b}_since") for b in range(2)]
         row_free = [Signal(name=f"bank{b}_row_free") for b in range(2)]
@@ -195,7 +206,7 @@ class SystolicArray(wiring.Component):
         load_row = Signal(range(R))
         cur_bank = Signal()
         use = Signal(range(last_use + 1))
-        m.d.comb += use.eq(load_row * L + C - 1)
+        m.d.comb += use.eq(load_row * H + C - 1)
         for b in range(2):
             m.d.comb += row_free[b].eq(~full[b] & ((since[b] > use) | ((since[b] == use) & advance)))
         m.d.comb += w.ready.eq(Mux(load_bank, row_free[1], row_free[0]))
@@ -228,39 +239,48 @@ class SystolicArray(wiring.Component):
             with m.Elif(advance & (since[b] <= last_use)):
                 m.d.sync += since[b].eq(since[b] + 1)
 
-        # input skew: row r is delayed r*L cycles, the bank tag travels with the activation
+        # input skew: row r is delayed r*H cycles, the bank tag travels with the activation
         for r in range(R):
             m.d.comb += [
-                mesh.x_in[r].eq(_delay(m, x.payload.x[r], r * L, advance, f"x{r}_skew")),
-                mesh.bank_in[r].eq(_delay(m, cur_bank, r * L, advance, f"bank{r}_skew", reset_less=False)),
+                mesh.x_in[r].eq(_delay(m, x.payload.x[r], r * H, advance, f"x{r}_skew")),
+                mesh.bank_in[r].eq(_delay(m, cur_bank, r * H, advance, f"bank{r}_skew", reset_less=False)),
             ]
-        depth = R * L + C - 1
+        depth = R * H + C - 1 + A
         flags = Signal(data.StructLayout({"valid": 1, "start": 1, "emit": 1}), name="flags_in")
         m.d.comb += [flags.valid.eq(x_fire), flags.start.eq(x.payload.start), flags.emit.eq(x.payload.emit)]
-        out = _delay(m, flags, depth, advance, "flags", reset_less=False)
+        # `ahead` is what the output stage `out` holds after the next advance (depth >= 1)
+        ahead = _delay(m, flags, depth - 1, advance, "flags", reset_less=False)
+        out = _delay(m, ahead, 1, advance, "flags_out", reset_less=False)
         # output de-skew: column c is delayed C-1-c cycles
         psum = [_delay(m, mesh.psum_out[c], C - 1 - c, advance, f"psum{c}_deskew") for c in range(C)]
 
-        # accumulator queue (one entry = one row of C partial sums)
+        # accumulator queue (one entry = one row of C partial sums). The head entry is kept in
+        # a register (`head`), loaded one cycle before it is used from the memory's synchronous
+        # read port (block RAM on FPGAs), so the output adder starts from a flip-flop, not from
+        # the block RAM's slow clock-to-output. That read is addressed one pop ahead: the pop
+        # of the next cycle is known from `ahead`. An entry written in the same cycle as the
+        # read is seen through the port's write transparency; one written in the cycle `head`
+        # loads (a pass of one row followed by its next K pass) is forwarded from the write.
         row_layout = data.ArrayLayout(a.acc_shape, C)
         mem = Memory(shape=row_layout, depth=self._acc_depth, init=[])
         m.submodules.acc_queue = mem
         wr = mem.write_port()
-        # synchronous, write-transparent read (maps to block RAM): the port prefetches the
-        # entry at the head of the queue *after* this cycle's pop, so rd.data is the head
         rd = mem.read_port(domain="sync", transparent_for=(wr,))
         wptr = Signal(range(self._acc_depth))
-        rptr = Signal(range(self._acc_depth))
+        rptr = Signal(range(self._acc_depth))      # index of the entry in `head`
+        head = Signal(row_layout, name="acc_head", reset_less=True)
         total = Signal(row_layout, name="total")
         for c in range(C):
-            m.d.comb += total[c].eq(Mux(out.start, psum[c], a.add(m, a=rd.data[c], b=psum[c], name=f"acc_add{c}")))
+            m.d.comb += total[c].eq(Mux(out.start, psum[c], a.add(m, a=head[c], b=psum[c], name=f"acc_add{c}")))
         push = Signal()
         pop = Signal()
+        pop_ahead = Signal()
         m.d.comb += [
             y.valid.eq(out.valid & out.emit),
             y.payload.y.eq(total),
             push.eq(out.valid & ~out.emit),
             pop.eq(out.valid & ~out.start),
+            pop_ahead.eq(ahead.valid & ~ahead.start),
             wr.data.eq(total),
             wr.en.eq(push & advance),
         ]
@@ -268,15 +288,22 @@ class SystolicArray(wiring.Component):
         def incr(ptr):
             return Mux(ptr == self._acc_depth - 1, 0, ptr + 1)
 
+        rptr_next = Signal.like(rptr)       # head index after this cycle
         m.d.comb += [
+            rptr_next.eq(Mux(pop, incr(rptr), rptr)),
             wr.addr.eq(wptr),
             rd.en.eq(advance),
-            rd.addr.eq(Mux(pop & advance, incr(rptr), rptr)),
+            # the head index one cycle later: rd.data is loaded into `head` next cycle
+            rd.addr.eq(Mux(pop_ahead, incr(rptr_next), rptr_next)),
         ]
+        with m.If(advance):
+            m.d.sync += head.eq(rd.data)
+            with m.If(wr.en & (wptr == rptr_next)):
+                m.d.sync += head.eq(total)
         with m.If(push & advance):
             m.d.sync += wptr.eq(incr(wptr))
-        with m.If(pop & advance):
-            m.d.sync += rptr.eq(incr(rptr))
+        with m.If(advance):
+            m.d.sync += rptr.eq(rptr_next)
 
     # -- output-stationary ---------------------------------------------------------------
     def _elaborate_os(self, m, mesh, advance):

@@ -18,10 +18,21 @@ def check_dim(value, name, hi=1024):
     return value
 
 
+def check_logic_multipliers(value, rows, cols, arith):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= rows * cols:
+        raise ValueError(f"logic_multipliers must be an integer between 0 and rows*cols ({rows * cols}), "
+                         f"not {value!r}")
+    if value and not getattr(arith, "soft_multiplier_support", False):
+        raise ValueError(f"logic_multipliers needs an arithmetic strategy that builds multipliers from "
+                         f"logic (IntArith), not {arith!r}")
+    return value
+
+
 class Mesh(wiring.Component):
     """``rows x cols`` PEs: activations move right along rows, partial sums (WS) or weights
-    (OS) move down columns, one PE per cycle (``arith.mac_latency`` per PE for WS partial
-    sums). Inputs arrive unskewed at the edges; :class:`.array.SystolicArray` adds the skew.
+    (OS) move down columns, one PE per cycle (H = ``arith.mac_latency - arith.addend_delay``
+    per PE for WS partial sums). Inputs arrive unskewed at the edges;
+    :class:`.array.SystolicArray` adds the skew.
 
     Parameters
     ----------
@@ -29,23 +40,31 @@ class Mesh(wiring.Component):
         Array size, 1..1024 each.
     arith : arithmetic strategy (:mod:`.arith`)
     dataflow : ``"ws"`` or ``"os"``
+    logic_multipliers : int
+        How many PEs build their multiplier from logic (``soft_multiplier``): the last ones in
+        row-major order, 0..rows*cols (default 0: every multiplier is ``a * b``, left to the
+        synthesis tool's DSP inference). For a device with D DSP blocks and rows*cols > D,
+        ``rows*cols - D`` keeps the rest on DSPs. Needs a strategy with
+        ``soft_multiplier_support`` when > 0.
 
     Ports (all registers load only while ``enable`` is high, except the WS weight load)
         WS: ``x_in[r]``, ``bank_in[r]`` (left edge); ``w_in[c]`` is offered to every PE of
         column c and bit b of ``w_load[r]`` writes it into weight bank b of row r;
         ``psum_out[c]`` (bottom edge; the top
-        edge is fed ``arith.zero``). Element (m) entering row r at cycle t + r*L reaches PE
-        (r, c) at t + r*L + c and column c's sum leaves at t + rows*L + c (L = mac_latency).
+        edge is fed ``arith.zero``). Element (m) entering row r at cycle t + r*H reaches PE
+        (r, c) at t + r*H + c and column c's sum leaves at t + rows*H + A + c (A =
+        ``arith.addend_delay``).
         OS: ``x_in[r]``, ``valid_in[r]``, ``last_in[r]`` (left edge), ``w_in[c]`` (top edge),
         ``result[r][c]`` (each PE's finished tile).
     """
 
     @silence_on_error
-    def __init__(self, *, rows, cols, arith, dataflow="ws"):
+    def __init__(self, *, rows, cols, arith, dataflow="ws", logic_multipliers=0):
         self._rows = check_dim(rows, "rows")
         self._cols = check_dim(cols, "cols")
         self._dataflow = check_dataflow(dataflow)
         self._arith = check_arith(arith, dataflow)
+        self._logic_multipliers = check_logic_multipliers(logic_multipliers, rows, cols, arith)
         a = arith
         if dataflow == "ws":
             sig = {
@@ -67,11 +86,14 @@ class Mesh(wiring.Component):
     cols = property(lambda self: self._cols)
     arith = property(lambda self: self._arith)
     dataflow = property(lambda self: self._dataflow)
+    logic_multipliers = property(lambda self: self._logic_multipliers)
 
     def elaborate(self, platform):
         m = Module()
         R, C = self._rows, self._cols
-        pes = [[PE(arith=self._arith, dataflow=self._dataflow) for _ in range(C)] for _ in range(R)]
+        first_soft = R * C - self._logic_multipliers
+        pes = [[PE(arith=self._arith, dataflow=self._dataflow, soft_multiplier=r * C + c >= first_soft)
+                for c in range(C)] for r in range(R)]
         for r in range(R):
             for c in range(C):
                 pe = pes[r][c]

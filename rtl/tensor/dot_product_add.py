@@ -16,7 +16,7 @@ from ..fp.round import Round
 from ..fp.unpack import Unpack
 from ..pipeline import StallPipeline, plan_cuts
 from .adder_tree import AdderTree
-from .max_exponent import MaxExponent
+from .alignment_planner import AlignmentPlanner
 from .truncating_aligner import TruncatingAligner
 from .window_placer import WindowPlacer
 
@@ -70,22 +70,31 @@ def _and(values):
     return out
 
 
-def _connect_count_half(m, norm, sig, exp):
-    """Drive a :class:`Normalize`'s limit / count parts combinationally: ``sig``, ``exp``,
-    and every ``<part>_<x>`` input from the matching ``<x>`` output (the result of an
-    earlier part that a pipelined core could register, e.g. ``mark_allowed`` <- ``allowed``,
-    ``count_marker`` <- ``marker``). Any other input outside the shift half is an interface
-    this core does not know: fail loudly instead of leaving it at zero."""
+def _connect_normalize(m, norm, *, exp, allowed=None, marker=None, sig=None):
+    """Drive a :class:`Normalize`'s limit / mark / count parts.
+
+    Without ``sig``: ``exp`` feeds the limit part and ``mark_allowed`` comes from ``allowed``
+    (a value the caller computed ahead with the limit part's formula, possibly registered) or
+    else from the limit part's own ``allowed``; returns the ``marker`` (for a pipelined core to
+    carry to the count step). With ``sig``: the count part, its ``count_marker`` from
+    ``marker`` (the value returned earlier, possibly registered) or, when ``marker`` is None,
+    straight from ``norm.marker``. Any other input outside the shift part whose name is
+    ``<part>_<x>`` is driven from the output ``<x>``; an input this core does not understand
+    fails loudly instead of being left at zero."""
     members = dict(norm.signature.members)
-    m.d.comb += [norm.sig.eq(sig), norm.exp.eq(exp)]
-    known = {"sig", "exp", "shift_sig", "shift_exp", "shift_amount"}
-    for name, member in members.items():
-        if member.flow != wiring.In or name in known:
-            continue
-        source = name.split("_", 1)[1] if "_" in name else None     # count_marker <- marker, ...
-        if source is None or source not in members or members[source].flow != wiring.Out:
-            raise RuntimeError(f"Normalize input {name!r} is not understood by DotProductAdd")
-        m.d.comb += getattr(norm, name).eq(getattr(norm, source))
+    known = {"sig", "exp", "mark_allowed", "count_marker", "shift_sig", "shift_exp", "shift_amount"}
+    if sig is None:
+        m.d.comb += [norm.exp.eq(exp), norm.mark_allowed.eq(norm.allowed if allowed is None else allowed)]
+        for name, member in members.items():
+            if member.flow != wiring.In or name in known:
+                continue
+            source = name.split("_", 1)[1] if "_" in name else None
+            if source is None or source not in members or members[source].flow != wiring.Out:
+                raise RuntimeError(f"Normalize input {name!r} is not understood by DotProductAdd")
+            m.d.comb += getattr(norm, name).eq(getattr(norm, source))
+        return norm.marker
+    m.d.comb += [norm.sig.eq(sig), norm.count_marker.eq(norm.marker if marker is None else marker)]
+    return None
 
 
 def _check_k(k):
@@ -183,8 +192,9 @@ class DotProductAdd(wiring.Component):
     ``nvidia`` (F, L, e_zero, out_rounding, out_frac_bits): per block of L products (k > L:
     blocks in index order, each block's rounded d is the next block's c; a block with fewer
     than L products includes e_zero in its maximum, as an L-lane unit would): k exact
-    multipliers (significands not renormalized, subnormals at emin) -> :class:`MaxExponent`
-    tree over the product exponents, c's exponent and e_zero for zero terms -> each term
+    multipliers (significands not renormalized, subnormals at emin); in parallel an
+    :class:`AlignmentPlanner` (all pairwise exponent differences at once) finds the maximum
+    over the product exponents, c's exponent and e_zero for zero terms -> each term
     aligned to the maximum by a :class:`TruncatingAligner` keeping F fraction bits (truncation
     of the magnitude toward zero, no guard/round/sticky) -> signed :class:`AdderTree` with
     ``ceil(log2(L+1))`` carry bits (no sum can overflow) -> one normalize -> the shared Round,
@@ -340,7 +350,7 @@ class DotProductAdd(wiring.Component):
             lo = min(2 * fi.emin, fa.emin, sem.e_zero)
             hi = max(2 * fi.emax, fa.emax, sem.e_zero)
             z["e_lo"], z["e_hi"] = lo, hi
-            z["e_min_E"] = min(fa.emin, sem.e_zero)           # c is in every block
+            z["pw"] = max((-lo - 1).bit_length(), hi.bit_length()) + 1   # signed width of [lo, hi]
             span = hi - lo
             big = abs(lo) + abs(hi) + span + 2 * (F + term + 64)
         else:
@@ -394,7 +404,13 @@ class DotProductAdd(wiring.Component):
         m.submodules.unpack_c = uc = Unpack(fmt=fa)
         m.d.comb += uc.bits.eq(payload.c)
         cinfo = self._c_terms(m, uc, "c0", ew)
-        v = {"lanes": [{key: ln[key] for key in ("sa", "sb", "zero", "sign", "exp")} for ln in lane],
+        if nv:
+            # exponent of every product term (zero terms: e_zero), at the narrow planning width
+            pw = z["pw"]
+            for j, ln in enumerate(lane):
+                ln["e"] = _named(m, Mux(ln["zero"], sem.e_zero, ln["exp"]), signed(pw), f"term_exp{j}")
+        keep = ("sa", "sb", "sign", "e") if nv else ("sa", "sb", "zero", "sign", "exp")
+        v = {"lanes": [{key: ln[key] for key in keep} for ln in lane],
              "blk": [self._block_specials(m, [lane[j] for j in lanes], f"b{b}") for b, lanes in enumerate(blocks)],
              "c": cinfo}
         if not nv:
@@ -415,28 +431,10 @@ class DotProductAdd(wiring.Component):
             mul = Multiplier(a_width=fi.sig_bits, b_width=fi.sig_bits)
             m.submodules[f"mul{j}"] = mul
             m.d.comb += [mul.a.eq(v["lanes"][j]["sa"]), mul.b.eq(v["lanes"][j]["sb"])]
-            v["lanes"][j] = {"p": mul.p, "sign": v["lanes"][j]["sign"], "zero": v["lanes"][j]["zero"],
-                             "exp": v["lanes"][j]["exp"]}
+            v["lanes"][j] = {"p": mul.p} | {key: val for key, val in v["lanes"][j].items()
+                                            if key not in ("sa", "sb")}
         if nv:
-            # exponent of every product term (zero terms: e_zero) and the per-block maxima
-            for j in range(k):
-                ln = v["lanes"][j]
-                ln["e"] = _named(m, Mux(ln["zero"], sem.e_zero, ln["exp"]), signed(ew), f"term_exp{j}")
-                del ln["exp"], ln["zero"]
-            v["bmax"] = []
-            for b, lanes in enumerate(blocks):
-                exps = [v["lanes"][j]["e"] for j in lanes]
-                if len(lanes) < sem.L:
-                    exps.append(Const(sem.e_zero, signed(ew)))
-                if b == 0:
-                    exps.append(v["c"]["e"])
-                mx = MaxExponent(count=len(exps), exp_width=ew)
-                m.submodules[f"max_exp{b}"] = mx
-                for idx, e in enumerate(exps):
-                    m.d.comb += mx.e[idx].eq(e)
-                v["bmax"].append(mx.max)
-            v["plan"] = self._nv_plan(m, v, 0, v["bmax"][0], z, "b0")
-            v["bmax"][0] = 0                       # consumed (plain ints are not registered)
+            v["plan"] = self._nv_plan(m, v, 0, z, "b0")
         else:
             v["plan"] = self._exact_plan(m, v, z)
         v = pipe.boundary(v)
@@ -449,14 +447,22 @@ class DotProductAdd(wiring.Component):
                 m.submodules[f"unpack_c{b}"] = ucb
                 m.d.comb += ucb.bits.eq(v["d"])
                 v["c"] = self._c_terms(m, ucb, f"c{b}", ew)
-                Ep = v["bmax"][b]
-                E = _named(m, Mux(Ep >= v["c"]["e"], Ep, v["c"]["e"]), signed(ew), f"E{b}")
-                v["plan"] = self._nv_plan(m, v, b, E, z, f"b{b}")
-                v["bmax"][b] = 0
+                v["plan"] = self._nv_plan(m, v, b, z, f"b{b}")
                 del v["d"]
                 v = pipe.boundary(v)
             # ---- step: align --------------------------------------------------------------------
             terms = self._nv_align(m, v, b, lanes, z) if nv else self._exact_align(m, v, z)
+            mag_width = self._sum_width(b, z) - 1
+            floor = None if (nv and self._frac_limited()) else fa.emin
+            norm = Normalize(width=mag_width, exp_width=ew, exp_floor=floor)
+            m.submodules[f"normalize{b}"] = norm
+            if nv:
+                # the normalizer's mark part from the limit the plan selected (in parallel
+                # with the aligners)
+                top = v["plan"]["top"]
+                allowed = v["plan"].get("allowed")
+                marker = _connect_normalize(m, norm, exp=top, allowed=allowed)
+                v["plan"] = v["plan"] | {"marker": _named(m, marker, mag_width, f"norm_marker{b}")}
             # ---- step: add ----------------------------------------------------------------------
             # (the alignment step ends after the aligners; the adder tree is its own step)
             v = pipe.boundary(self._drop_block(v, b, lanes) | {"terms": terms})
@@ -466,18 +472,17 @@ class DotProductAdd(wiring.Component):
             v = pipe.boundary(v)
             # ---- step: count leading zeros of the magnitude -------------------------------------
             s = v["sum"]
-            mag_width = len(s) - 1
+            if len(s) != mag_width + 1:
+                raise RuntimeError(f"sum of block {b} is {len(s)} bits, expected {mag_width + 1}")
             neg = s[-1]
             mag = _named(m, Mux(neg, -s, s)[:mag_width], mag_width, f"mag{b}")
             if nv:
-                top = v["plan"]["E"] - z["F"] + (mag_width - 1)
+                top = v["plan"]["top"]
+                _connect_normalize(m, norm, exp=None, sig=mag, marker=v["plan"]["marker"])
             else:
-                top = Const(z["lo"] + mag_width - 1, signed(ew))
-            top = _named(m, top, signed(ew), f"top_exp{b}")
-            floor = None if (nv and self._frac_limited()) else fa.emin
-            norm = Normalize(width=mag_width, exp_width=ew, exp_floor=floor)
-            m.submodules[f"normalize{b}"] = norm
-            _connect_count_half(m, norm, mag, top)
+                top = _named(m, Const(z["lo"] + mag_width - 1, signed(ew)), signed(ew), f"top_exp{b}")
+                _connect_normalize(m, norm, exp=top)
+                _connect_normalize(m, norm, exp=None, sig=mag)
             del v["sum"]
             v.update(mag=mag, neg=neg, top=top, amount=norm.amount, zero=norm.zero)
             v = pipe.boundary(v)
@@ -507,6 +512,17 @@ class DotProductAdd(wiring.Component):
             m.d.comb += self.o.payload.flags.eq(out["flags"])
         return m
 
+    def _sum_width(self, b, z):
+        """Width of block b's signed sum (the adder tree's, exact: the global window's)."""
+        if isinstance(self._sem, Nvidia):
+            count = len(self.blocks[b]) + 1
+            return z["term_width"] + 1 + (count - 1).bit_length()
+        return z["g_width"]
+
+    def _lowest_nonzero_exp(self):
+        """Smallest exponent of a nonzero term (a product of subnormals, or a subnormal c)."""
+        return min(2 * self._in.emin, self._acc.emin)
+
     def _frac_limited(self):
         sem = self._sem
         return isinstance(sem, Nvidia) and sem.out_frac_bits is not None and sem.out_frac_bits < self._acc.man_bits
@@ -515,7 +531,7 @@ class DotProductAdd(wiring.Component):
         """Values after a block's alignment: its lanes' products are consumed."""
         out = {key: val for key, val in v.items() if key not in ("lanes", "plan", "c")}
         out["lanes"] = [{} if j in lanes else ln for j, ln in enumerate(v["lanes"])]
-        out["plan"] = {key: val for key, val in v["plan"].items() if key == "E"}
+        out["plan"] = {key: val for key, val in v["plan"].items() if key in ("top", "marker")}
         out["c"] = {key: val for key, val in v["c"].items() if key in ("nan", "inf", "sign")}
         return out
 
@@ -527,7 +543,8 @@ class DotProductAdd(wiring.Component):
              "sign": uc.sign, "nan": uc.nan, "inf": uc.inf,
              "exp": _named(m, uc.exp, signed(ew), f"{name}_exp")}
         if isinstance(self._sem, Nvidia):
-            c["e"] = _named(m, Mux(uc.zero | ~finite, self._sem.e_zero, uc.exp), signed(ew), f"{name}_e")
+            pw = self._sizes()["pw"]
+            c["e"] = _named(m, Mux(uc.zero | ~finite, self._sem.e_zero, uc.exp), signed(pw), f"{name}_e")
         return c
 
     def _block_specials(self, m, lanes, name):
@@ -549,21 +566,52 @@ class DotProductAdd(wiring.Component):
         return (z["p_width"] + max(0, F - 2 * fi.man_bits) - max(0, 2 * fi.man_bits - F),
                 fa.sig_bits + max(0, F - fa.man_bits) - max(0, fa.man_bits - F))
 
-    def _nv_plan(self, m, v, b, E, z, name):
-        """Alignment distances E - e (clamped) for block b's lanes and c."""
+    def _nv_plan(self, m, v, b, z, name):
+        """Block b's alignment plan from the exponents of its lanes, e_zero when the block is
+        short, and c (an :class:`AlignmentPlanner`: one subtractor level deep): the distances
+        ``E - e`` of its lanes and c, saturated to the aligners' shift widths; ``top``, the
+        exponent of the sum's MSB (``E - F + mag_width - 1``, with E clamped at the lowest
+        exponent of a nonzero term: a smaller E means every term is zero, and the clamp bounds
+        what Round sees); ``allowed``, the normalizer's shift limit for ``top``
+        (``min(max_shift, max(0, top - floor))``, Normalize's limit part). ``top`` and
+        ``allowed`` are computed for every exponent in parallel with the planner and selected
+        by its one-hot winner, so they cost no more depth than the distances."""
         lanes = self.blocks[b]
         p_max, c_max = self._max_shifts(z)
-        ew = z["ew"]
-
-        def dist(e, limit, nm):
-            diff = _named(m, E - e, signed(ew + 1), f"{nm}_diff")
-            return _named(m, Mux(diff > limit, limit, diff[:max(1, limit.bit_length())]),
-                          range(limit + 1), nm)
-
-        E = _named(m, E, signed(ew), f"{name}_E")
-        return {"E": E,
-                "dp": [dist(v["lanes"][j]["e"], p_max, f"{name}_dp{j}") for j in lanes],
-                "dc": dist(v["c"]["e"], c_max, f"{name}_dc")}
+        pw, ew = z["pw"], z["ew"]
+        exps = [v["lanes"][j]["e"] for j in lanes]
+        widths = [p_max.bit_length()] * len(lanes)
+        if len(lanes) < self._sem.L:
+            exps.append(Const(self._sem.e_zero, signed(pw)))
+            widths.append(1)
+        exps.append(v["c"]["e"])
+        widths.append(c_max.bit_length())
+        planner = AlignmentPlanner(count=len(exps), exp_width=pw, shift_widths=widths)
+        m.submodules[f"plan_{name}"] = planner
+        for idx, e in enumerate(exps):
+            m.d.comb += planner.e[idx].eq(e)
+        mag_width = self._sum_width(b, z) - 1
+        lo_nz = self._lowest_nonzero_exp()
+        off = mag_width - 1 - z["F"]
+        floor = None if self._frac_limited() else self._acc.emin
+        a_width = max(1, (mag_width - 1).bit_length())          # Normalize's range(max_shift + 1)
+        top = Const(0, ew)
+        allowed = Const(0, a_width)
+        for idx, e in enumerate(exps):
+            t = _named(m, Mux(e < lo_nz, lo_nz + off, e + off), signed(ew), f"{name}_top{idx}")
+            top = top | (t.as_unsigned() & planner.winner[idx].replicate(ew))
+            if floor is not None:
+                room = _named(m, e - (floor - off), signed(ew + 1), f"{name}_room{idx}")
+                lim = Mux(e < lo_nz, max(0, min(mag_width - 1, lo_nz + off - floor)),
+                          Mux(room < 0, 0, Mux(room > mag_width - 1, mag_width - 1, room[:a_width])))
+                lim = _named(m, lim, a_width, f"{name}_allowed{idx}")
+                allowed = allowed | (lim & planner.winner[idx].replicate(a_width))
+        plan = {"dp": [_named(m, planner.shift_of(idx), widths[idx], f"{name}_dp{j}") for idx, j in enumerate(lanes)],
+                "dc": _named(m, planner.shift_of(len(exps) - 1), widths[-1], f"{name}_dc"),
+                "top": _named(m, top, signed(ew), f"{name}_top")}
+        if floor is not None:           # (no floor: the limit part's constant max_shift)
+            plan["allowed"] = _named(m, allowed, a_width, f"{name}_allowed")
+        return plan
 
     def _nv_align(self, m, v, b, lanes, z):
         terms = []
@@ -597,7 +645,10 @@ class DotProductAdd(wiring.Component):
             sig = _named(m, Cat(Const(0, mag_width - keep), sig[mag_width - keep:]), mag_width, f"trunc_sig{b}")
             exp_min = None
         else:
-            top_min = z["e_min_E"] - z["F"] + mag_width - 1
+            # top is clamped at the lowest nonzero term's exponent (align step) and the
+            # normalizer floors at emin: the denormalizing shifter is only generated when a
+            # nonzero sum can have its MSB below emin (not for FP16/BF16 inputs with FP32 output)
+            top_min = self._lowest_nonzero_exp() - z["F"] + mag_width - 1
             exp_min = min(top_min, fa.emin)
         rnd = Round(fmt=fa, sig_width=mag_width, exp_width=ew, rounding=sem.out_rounding, exp_min=exp_min)
         m.submodules[f"round{b}"] = rnd

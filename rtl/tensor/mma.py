@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ...golden.formats import FP32
@@ -50,9 +51,20 @@ class MMA(wiring.Component):
         [, "flags": ArrayLayout(ArrayLayout(5, n), m)]})))
         ``d[i][j]``; ``flags[i][j]`` for chain and exact only.
 
-    Timing: ``latency == stages`` (that of one lane), ``initiation_interval == 1``. All
-    lanes see the same valid/ready and therefore advance in lockstep; ``i.ready`` and
-    ``o.valid`` are taken from lane (0, 0).
+    Timing: ``latency == stages`` (that of one lane), ``initiation_interval == 1``.
+
+    Flow control (``stages >= 1``): the lanes never stall. Their pipelines advance every
+    cycle (``o.ready`` of every lane is tied high, so their registers need no clock enable:
+    a stall enable would be a net of ~700 loads per lane spread over the whole array, the
+    critical path of a 16-lane block on ECP5). Back-pressure is absorbed by an output FIFO of
+    ``stages + 1`` blocks (LUT RAM, first word fall-through) with a bypass: when it is empty
+    a lane result goes straight to ``o`` (so the latency stays ``stages``), otherwise
+    results queue behind its head. ``i.ready`` is ``(blocks in flight or queued < stages +
+    1) | o.ready`` (a registered count; when it is full a queued block is on ``o``, so with
+    ``o.ready`` one leaves as one enters): with ``o.ready`` high ``i.ready`` is high, one block
+    per cycle, as for every stream core. Nothing is lost or duplicated,
+    and a stalled output keeps its valid and payload. ``stages == 0``: a combinational
+    block, ``o.valid = i.valid`` and ``i.ready = o.ready``.
     """
 
     @silence_on_error
@@ -103,20 +115,51 @@ class MMA(wiring.Component):
     def elaborate(self, platform):
         mod = Module()
         p = self.i.payload
-        first = None
+        lanes = []
         for i in range(self._m):
             for j in range(self._n):
                 lane = DotProductAdd(k=self._k, in_format=self._in, acc_format=self._acc,
                                      semantics=self._sem, stages=self._stages)
                 mod.submodules[f"lane_{i}_{j}"] = lane
-                mod.d.comb += [lane.i.valid.eq(self.i.valid), lane.o.ready.eq(self.o.ready),
-                               lane.i.payload.c.eq(p.c[i][j]),
-                               self.o.payload.d[i][j].eq(lane.o.payload.d)]
+                mod.d.comb += lane.i.payload.c.eq(p.c[i][j])
                 for kk in range(self._k):
                     mod.d.comb += [lane.i.payload.a[kk].eq(p.a[i][kk]), lane.i.payload.b[kk].eq(p.b[kk][j])]
-                if self.has_flags:
-                    mod.d.comb += self.o.payload.flags[i][j].eq(lane.o.payload.flags)
-                if first is None:
-                    first = lane
-                    mod.d.comb += [self.i.ready.eq(lane.i.ready), self.o.valid.eq(lane.o.valid)]
+                lanes.append((i, j, lane))
+        # the lanes' results as one output payload
+        result = Signal(self.o.payload.shape(), name="lane_result")
+        for i, j, lane in lanes:
+            mod.d.comb += result.d[i][j].eq(lane.o.payload.d)
+            if self.has_flags:
+                mod.d.comb += result.flags[i][j].eq(lane.o.payload.flags)
+        first = lanes[0][2]
+        if self._stages == 0:
+            for _, _, lane in lanes:
+                mod.d.comb += [lane.i.valid.eq(self.i.valid), lane.o.ready.eq(self.o.ready)]
+            mod.d.comb += [self.i.ready.eq(first.i.ready), self.o.valid.eq(first.o.valid),
+                           self.o.payload.eq(result)]
+            return mod
+        # free-running lanes + output FIFO with bypass + credit count
+        depth = self._stages + 1
+        accept = Signal(name="accept")
+        take = Signal(name="take")
+        for _, _, lane in lanes:
+            mod.d.comb += [lane.i.valid.eq(accept), lane.o.ready.eq(1)]
+        occupancy = Signal(range(depth + 1), name="occupancy")    # blocks in the lanes or queued
+        # full (stages + 1 blocks) means one is queued, so o.valid is high: with o.ready it
+        # leaves this cycle and a new block may enter (initiation interval 1 under o.ready)
+        mod.d.comb += [self.i.ready.eq((occupancy < depth) | self.o.ready),
+                       accept.eq(self.i.valid & self.i.ready)]
+        mod.d.sync += occupancy.eq(occupancy + accept - take)
+        fifo = SyncFIFO(width=len(result.as_value()), depth=depth)
+        mod.submodules.out_fifo = fifo
+        queued = fifo.r_rdy
+        mod.d.comb += [
+            self.o.valid.eq(queued | first.o.valid),
+            self.o.payload.eq(Mux(queued, fifo.r_data, result.as_value())),
+            take.eq(self.o.valid & self.o.ready),
+            fifo.r_en.eq(queued & self.o.ready),
+            # a lane result is queued unless it leaves at once through the bypass
+            fifo.w_en.eq(first.o.valid & (queued | ~self.o.ready)),
+            fifo.w_data.eq(result.as_value()),
+        ]
         return mod

@@ -31,8 +31,10 @@ class TruncatingAligner(wiring.Component):
     -----
     sig : In(sig_width)
     shift : In(range(max_shift + 1))
-        Right shift; ``max_shift`` (property) is the smallest shift that always gives zero,
-        callers clamp larger distances to it.
+        Right shift; ``max_shift`` (property) is the smallest shift that always gives zero.
+        Every value the port can hold is valid: shifts above ``max_shift`` (up to the
+        port's all-ones value) also give zero, so callers may saturate a distance to the
+        port width instead of clamping it to ``max_shift`` exactly.
     term : Out(term_width)
         ``term_width = sig_width - frac_in + frac_out`` (the integer bits are unchanged).
 

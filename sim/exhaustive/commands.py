@@ -55,8 +55,12 @@ def _float_inputs(manifest):
 
 
 class _Bar:
-    def __init__(self, total, disable):
+    """Progress on stderr; with ``quiet`` (``--json``) only when stderr is a terminal, so a
+    redirected JSON run keeps its log clean while an interactive one still shows progress."""
+
+    def __init__(self, total, quiet):
         from tqdm import tqdm
+        disable = quiet and not sys.stderr.isatty()
         self.bar = tqdm(total=total, unit="vec", unit_scale=True, dynamic_ncols=True, disable=disable, leave=False)
 
     def __call__(self, n):

@@ -1,4 +1,4 @@
-"""Generator ``eie``: registry entry, top names, manifest, parameter errors; the load-balance experiment."""
+"""Generators ``eie`` and ``eie_pe``: registry entries, top names, manifest, parameter errors; the load-balance experiment."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from tensorforge.gen import registry
 from tensorforge.gen.cli import main as cli_main
-from tensorforge.gen.cores_eie import top_name
+from tensorforge.gen.cores_eie import pe_top_name, top_name
 from tensorforge.gen.experiments import eie_load_balance as exp
 from tensorforge.gen.manifest import elaborate
 from tensorforge.golden.eie import cycles, entry_counts
@@ -21,6 +21,23 @@ def test_registered_with_defaults():
     assert top_name(p) == "eie_4pe_d8_r64_c1024_m1024"
     p2 = registry.resolve(gen, {"n_pe": 16, "acc_width": 40, "act_format": IntFormat(12)})
     assert top_name(p2) == "eie_16pe_d8_r64_c1024_m1024_acc40_ai12"
+
+
+def test_pe_generator_registered_with_defaults_and_manifest():
+    gen = registry.get("eie_pe")
+    p = registry.resolve(gen, {})
+    assert (p["queue_depth"], p["rows"], p["max_cols"], p["matrix_depth"]) == (8, 64, 1024, 1024)
+    assert pe_top_name(p) == "eie_pe_d8_r64_c1024_m1024"
+    assert pe_top_name(registry.resolve(gen, {"queue_depth": 2, "acc_width": 40})) == "eie_pe_d2_r64_c1024_m1024_acc40"
+    with pytest.raises(registry.ParamError, match="--queue-depth must be an integer between 1 and 64, not 0"):
+        registry.resolve("eie_pe", {"queue_depth": "0"}, from_text=True)
+    art = elaborate("eie_pe", {"rows": 4, "max_cols": 16, "matrix_depth": 8})
+    assert art.top == "eie_pe_d8_r4_c16_m8"
+    ports = {q["name"]: q for q in art.manifest["ports"]}
+    assert {"act__payload", "load__payload", "rd__payload", "o__payload", "shift", "relu", "clear", "idle",
+            "error", "pop", "take", "issue"} <= set(ports)
+    assert ports["o__payload"]["fields"][0]["format"] == "i16"
+    assert "module eie_pe_d8_r4_c16_m8" in art.verilog
 
 
 @pytest.mark.parametrize("params,message", [

@@ -277,6 +277,20 @@ def test_ws_closed_form_without_bubbles(L):
         assert gs.cycles(M, K, N, R, C, "ws", mac_latency=L) == R + folds * M + R * L + C - 1
 
 
+@pytest.mark.parametrize("L,A", [(2, 1), (3, 2), (3, 1)])
+def test_ws_closed_form_with_a_late_addend(L, A):
+    # the partial sum is sampled A cycles after the operands: H = L - A cycles per PE row
+    H = L - A
+    for M, K, N, R, C in [(256, 256, 256, 16, 16), (40, 9, 7, 4, 4), (30, 64, 64, 8, 8), (12, 5, 3, 2, 5)]:
+        assert all(p.m_count >= max(R, (R - 1) * H + C - 1) for p in gs.schedule(M, K, N, rows=R, cols=C))
+        folds = ceil_div(K, R) * ceil_div(N, C)
+        assert gs.cycles(M, K, N, R, C, "ws", mac_latency=L, addend_delay=A) == R + folds * M + R * H + C - 1 + A
+        assert gs.ws_pipeline_depth(R, C, L, A) == R * H + C - 1 + A
+    # with H = 1 the bank-release bubbles are those of L = 1; only the tail grows by A
+    for M, K, N, R, C in [(3, 8, 6, 2, 6), (2, 16, 8, 4, 4), (1, 3, 2, 1, 1), (5, 40, 30, 3, 7)]:
+        assert gs.cycles(M, K, N, R, C, "ws", mac_latency=L, addend_delay=L - 1) == gs.cycles(M, K, N, R, C, "ws") + L - 1
+
+
 def test_ws_weight_load_bubbles_when_passes_are_short():
     # 2 rows per pass on a 4x4 array: weights of pass p+2 wait for pass p's last row
     M, K, N, R, C = 2, 16, 8, 4, 4
@@ -339,6 +353,13 @@ def test_errors():
         gs.cycles(1, 1, 1, 2, 2, "rs")
     with pytest.raises(ValueError, match=r"^mac_latency must be 1 for the output-stationary dataflow, not 2$"):
         gs.cycles(1, 1, 1, 2, 2, "os", mac_latency=2)
+    for bad in (2, -1, True):
+        with pytest.raises(ValueError, match=rf"^addend_delay must be an integer between 0 and mac_latency - 1 "
+                                             rf"\(1\), not {bad!r}$"):
+            gs.cycles(1, 1, 1, 2, 2, mac_latency=2, addend_delay=bad)
+    with pytest.raises(ValueError, match=r"^addend_delay must be an integer between 0 and mac_latency - 1 "
+                                         r"\(0\), not 1$"):
+        gs.ws_pipeline_depth(2, 2, 1, 1)
     with pytest.raises(ValueError, match=r"^x is 2x3 but w is 2x2: the inner dimensions must agree$"):
         gs.gemm(np.zeros((2, 3), np.int64), np.zeros((2, 2), np.int64), rows=2, cols=2)
     with pytest.raises(TypeError, match=r"^x must be an integer \(bit pattern\) array, not dtype float64$"):

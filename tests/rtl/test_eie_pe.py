@@ -2,8 +2,8 @@
 
 Each run loads one PE's slice of a compressed layer through the load stream,
 broadcasts the non-zero activations (optionally with random gaps), and checks
-every pop cycle against ``golden.eie.schedule``, the issue count, the cycle in
-which the PE becomes idle, and the read-out values (with random back-pressure)
+every pop and walker-take cycle against ``golden.eie.schedule``, every issue cycle,
+the cycle in which the PE becomes idle, and the read-out values (with random back-pressure)
 against ``golden.eie.spmv``.
 """
 
@@ -16,7 +16,9 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
-from tensorforge.golden.eie import PIPELINE_STAGES, accumulate, compress, cycles, schedule, sparse_workload, spmv
+from tensorforge.golden.eie import (
+    PIPELINE_STAGES, accumulate, compress, cycles, decompress, schedule, sparse_workload, spmv,
+)
 from tensorforge.golden.formats import IntFormat
 from tensorforge.rtl.eie import EIEPE
 from tensorforge.rtl.eie.pe import (
@@ -44,7 +46,7 @@ def run_pe(dut, layer, pe, a, *, shift, relu, gap_prob=0.0, stall_prob=0.0, seed
              + [(LOAD_MATRIX, k, int(x)) for k, x in enumerate(mat)])
     cols = np.flatnonzero(a)
     n_read = layer.local_rows(pe) if read_rows is None else read_rows
-    res = {"b": [], "pops": [], "issues": [], "idle_cycle": None, "values": [], "error": None}
+    res = {"b": [], "pops": [], "takes": [], "issues": [], "idle_cycle": None, "values": [], "error": None}
 
     async def bench(ctx):
         ctx.set(dut.clear, 1)
@@ -72,6 +74,8 @@ def run_pe(dut, layer, pe, a, *, shift, relu, gap_prob=0.0, stall_prob=0.0, seed
                 k += 1
             if ctx.get(dut.pop):
                 res["pops"].append(t)
+            if ctx.get(dut.take):
+                res["takes"].append(t)
             if ctx.get(dut.issue):
                 res["issues"].append(t)
             if k == len(cols) and not offer and ctx.get(dut.idle):
@@ -109,16 +113,17 @@ def check_against_golden(dut, layer, pe, a, depth, res, *, shift, relu, free_run
     cols = np.flatnonzero(a)
     counts = layer.column_entries()[pe, cols][None, :]
     if free_running:                        # broadcasts offered every cycle: the model decides them
-        b_model, _ = schedule(counts, depth)
+        b_model, _, _ = schedule(counts, depth)
         assert res["b"] == b_model.tolist(), "broadcast cycles differ from the model"
-    _, q = schedule(counts, depth, broadcast_cycle=np.array(res["b"], dtype=np.int64))
+    _, q, s = schedule(counts, depth, broadcast_cycle=np.array(res["b"], dtype=np.int64))
     assert res["pops"] == q[0].tolist(), "pop cycles differ from the model"
+    assert res["takes"] == s[0].tolist(), "take cycles differ from the model"
     assert len(res["issues"]) == int(counts.sum())
-    # issue cycles: q+1 .. q+c for each column
-    expect_issue = [int(qq) + 1 + i for qq, c in zip(q[0], counts[0]) for i in range(int(c))]
+    # issue cycles: s+1 .. s+c for each column
+    expect_issue = [int(ss) + 1 + i for ss, c in zip(s[0], counts[0]) for i in range(int(c))]
     assert res["issues"] == expect_issue
     if len(cols):
-        done = int(q[0, -1]) + 1
+        done = int(s[0, -1])
         if expect_issue:
             done = max(done, expect_issue[-1] + PIPELINE_STAGES)
         assert res["idle_cycle"] == done + 1, "idle cycle differs from the model"
@@ -173,6 +178,34 @@ def test_pe_back_to_back_hits_use_the_bypass():
     check_against_golden(dut, layer, 0, a, 1, res, shift=layer.weight_frac_bits, relu=False, free_running=True)
 
 
+def test_pe_hits_two_cycles_apart_use_the_forwarding_from_w():
+    """An entry whose accumulator was last written by the entry *two* cycles ahead (the
+    write lands at the end of the cycle in which A1 reads it): a column ending in row r
+    followed by a column [s < r, r], or by an empty column (one idle walker cycle) and a
+    column starting at r. Also a few random layers of 1..3 rows, where such hits are frequent."""
+    W = np.zeros((2, 12))
+    W[1, 0] = 1.0                      # col 0: [1]
+    W[:, 1] = [0.5, -1.0]              # col 1: [0, 1] -> row 1 two cycles after col 0's
+    W[1, 3] = 0.75                     # col 2 empty (bubble), col 3: [1] -> two cycles after col 1's
+    W[1, 4], W[1, 6], W[0, 7], W[1, 7] = 0.25, -0.5, 1.0, 0.5
+    a = np.arange(1, 13, dtype=np.int64) * 37
+    layer = compress(W, 1)
+    dut = make_pe(layer, 8)
+    res = run_pe(dut, layer, 0, a, shift=layer.weight_frac_bits, relu=False, seed=12)
+    check_against_golden(dut, layer, 0, a, 8, res, shift=layer.weight_frac_bits, relu=False, free_running=True)
+    for seed in range(3):
+        rng = np.random.default_rng(70 + seed)
+        n_rows = int(rng.integers(1, 4))
+        W = np.where(rng.random((n_rows, 40)) < 0.5, rng.standard_normal((n_rows, 40)), 0.0)
+        a = rng.integers(-2000, 2000, 40)
+        a[a == 0] = 1
+        layer = compress(W, 1)
+        dut = make_pe(layer, 8)
+        res = run_pe(dut, layer, 0, a, shift=layer.weight_frac_bits, relu=False, seed=seed)
+        check_against_golden(dut, layer, 0, a, 8, res, shift=layer.weight_frac_bits, relu=False,
+                             free_running=True)
+
+
 def test_pe_wrapping_accumulator_and_shift_zero():
     rng = np.random.default_rng(5)
     W = rng.standard_normal((8, 40))
@@ -195,6 +228,34 @@ def test_pe_rounding_ties_to_even(shift):
     check_against_golden(dut, layer, 0, a, 2, res, shift=shift, relu=False, free_running=True)
     acc_low = accumulate(layer, a) & ((1 << shift) - 1)
     assert np.count_nonzero(acc_low == 1 << (shift - 1)) >= 3       # the ties really occur
+
+
+@pytest.mark.parametrize("shift", [0, 1, 2, 5, 13])
+def test_pe_readout_rounding_and_saturation_edges(shift):
+    """Accumulators of the form X*2**shift + d + Y*2**(shift+1): every X at or next to the
+    saturation bounds, every d around the rounding half (ties both ways), Y pushing far
+    beyond the bounds. Read out with and without ReLU against spmv (RNE, saturate, ReLU)."""
+    half = 1 << max(0, shift - 1)
+    ds = sorted({-half - 1, -half, -half + 1, half - 1, half, half + 1} - {0})
+    xs = [32767, 32766, -32768, -32767, 12345]
+    ys = [32767, -32768]
+    cb = np.zeros(16, dtype=np.int64)
+    vals = sorted(set(xs) | set(ds) | set(ys))
+    cb[1:len(vals) + 1] = vals
+    rows = [(x, d, y) for x in [0] + xs for d in [0] + ds for y in [0] + ys]
+    W = np.array(rows, dtype=np.float64)
+    a = np.array([1 << shift, 1, 1 << (shift + 1)], dtype=np.int64)
+    layer = compress(W, 1, codebook=cb, weight_frac_bits=0)
+    assert (decompress(layer) == W).all()
+    acc = accumulate(layer, a)
+    for relu in (False, True):
+        dut = make_pe(layer, 4)
+        res = run_pe(dut, layer, 0, a, shift=shift, relu=relu, seed=shift, stall_prob=0.2)
+        check_against_golden(dut, layer, 0, a, 4, res, shift=shift, relu=relu, free_running=True)
+    out = spmv(layer, a, out_shift=shift, relu=False)
+    assert (out == 32767).sum() >= 5 and (out == -32768).sum() >= 5       # saturation both ways
+    if shift:
+        assert ((acc & ((1 << shift) - 1)) == half).sum() >= 4               # exact ties occur
 
 
 def test_pe_all_zero_activations_and_unwritten_rows():
@@ -242,7 +303,7 @@ def test_pe_flags_malformed_images(kind, flag):
         res = run_pe(dut, layer, 0, only, shift=0, relu=False, seed=8, images=_bad_images(layer, kind))
         assert res["error"] == flag
         assert res["values"] == [0] * 12
-        assert res["issues"] == [] and len(res["pops"]) == 1
+        assert res["issues"] == [] and len(res["pops"]) == 1 and len(res["takes"]) == 1
 
 
 @pytest.mark.parametrize("kwargs,exc,msg", [
@@ -273,7 +334,8 @@ def test_four_pes_with_shared_broadcast_match_the_array_cycle_model(depth):
     for i, pe in enumerate(pes):
         top.submodules[f"pe{i}"] = pe
     cols = np.flatnonzero(a)
-    got = {"b": [], "pops": [[] for _ in pes], "done": None, "values": [[] for _ in pes]}
+    got = {"b": [], "pops": [[] for _ in pes], "takes": [[] for _ in pes], "done": None,
+           "values": [[] for _ in pes]}
 
     async def bench(ctx):
         for pe_idx, pe in enumerate(pes):
@@ -310,6 +372,8 @@ def test_four_pes_with_shared_broadcast_match_the_array_cycle_model(depth):
             for p, pe in enumerate(pes):
                 if ctx.get(pe.pop):
                     got["pops"][p].append(t)
+                if ctx.get(pe.take):
+                    got["takes"][p].append(t)
             if k == len(cols) and not go and all(ctx.get(pe.idle) for pe in pes):
                 got["done"] = t
                 break
@@ -336,6 +400,7 @@ def test_four_pes_with_shared_broadcast_match_the_array_cycle_model(depth):
     model = cycles(layer, a, queue_depth=depth)
     assert got["b"] == model.broadcast_cycle.tolist()
     assert got["pops"] == model.pop_cycle.tolist()
+    assert got["takes"] == model.take_cycle.tolist()
     assert got["done"] == model.compute                  # first all-idle cycle == compute cycles
     want = spmv(layer, a)
     for p in range(4):

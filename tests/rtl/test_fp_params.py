@@ -28,7 +28,9 @@ def test_fma_defaults_and_properties():
     assert core.rounding == "rne"
     assert core.stages == FMA.DEFAULT_STAGES == core.latency
     assert core.initiation_interval == 1
-    assert FMA.MAX_STAGES == len(core.steps) == 7
+    assert FMA.MAX_STAGES == FMA.DEFAULT_STAGES == len(core.steps) == 9
+    assert core.steps == ("unpack", "prenormalize", "multiply", "align", "add", "count", "merge", "shift",
+                          "round")
     assert core.field_formats == {"i": {"a": FP16, "b": FP16, "c": FP32}, "o": {"d": FP32, "flags": None}}
     assert FMA(in_format=BF16).acc_format is BF16          # acc_format defaults to in_format
     with pytest.raises(AttributeError):
@@ -56,12 +58,16 @@ def test_mul_add_layouts_and_properties():
 
 
 def test_every_stages_value_places_that_many_registers():
-    # (every value 0..7 is simulated in test_fp_fma.py)
+    # (every value 0..9 is simulated in test_fp_fma.py)
     for stages in range(FMA.MAX_STAGES + 1):
         core = FMA(in_format=FP8_E4M3, stages=stages)
         assert core.latency == stages and len(core.cuts) == stages
         assert stages == 0 or core.cuts[-1] == len(core.steps)      # the output is registered
-    assert FMA(in_format=FP16, acc_format=FP32, stages=7).cuts == (1, 2, 3, 4, 5, 6, 7)
+    assert FMA(in_format=FP16, acc_format=FP32, stages=9).cuts == (1, 2, 3, 4, 5, 6, 7, 8, 9)
+    # the multiplier keeps a register right before and after it when one step must be merged
+    steps = FMA(in_format=FP16, acc_format=FP32).steps
+    cuts8 = FMA(in_format=FP16, acc_format=FP32, stages=8).cuts
+    assert steps.index("multiply") in cuts8 and steps.index("multiply") + 1 in cuts8
 
 
 @pytest.mark.parametrize("kwargs,exc,message", [
@@ -81,14 +87,14 @@ def test_every_stages_value_places_that_many_registers():
      "rounding must be one of rne, rtz, rdn, rup, rmm, not 'nearest'"),
     (dict(in_format=FP16, acc_format=FP32, rounding="RNE"), ValueError,
      "rounding must be one of rne, rtz, rdn, rup, rmm, not 'RNE'"),
-    (dict(in_format=FP16, acc_format=FP32, stages=8), ValueError,
-     "stages must be an integer between 0 and 7, not 8"),
+    (dict(in_format=FP16, acc_format=FP32, stages=10), ValueError,
+     "stages must be an integer between 0 and 9, not 10"),
     (dict(in_format=FP16, acc_format=FP32, stages=-1), ValueError,
-     "stages must be an integer between 0 and 7, not -1"),
+     "stages must be an integer between 0 and 9, not -1"),
     (dict(in_format=FP16, acc_format=FP32, stages=True), ValueError,
-     "stages must be an integer between 0 and 7, not True"),
+     "stages must be an integer between 0 and 9, not True"),
     (dict(in_format=FP16, acc_format=FP32, stages=2.0), ValueError,
-     "stages must be an integer between 0 and 7, not 2.0"),
+     "stages must be an integer between 0 and 9, not 2.0"),
 ])
 def test_fma_rejects_bad_parameters(kwargs, exc, message):
     with pytest.raises(exc) as info:

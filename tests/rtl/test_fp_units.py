@@ -118,3 +118,36 @@ def test_unpack_matches_golden_classify_decode(fmt, normalize):
             assert g_sig >> fmt.man_bits == 1, f"{fmt} {int(bits[j]):#x}: not normalized"
         if not normalize and cls.subnormal[j]:
             assert g_exp == fmt.emin
+
+
+@pytest.mark.parametrize("width,group", [(54, 8), (24, 4), (11, 2), (16, 16), (8, 8), (3, 2)])
+def test_two_step_leading_zero_count_equals_one_step(width, group):
+    """leading_zero_groups + merge_leading_zero_groups (the FMA's count/merge steps) give exactly
+    leading_zero_count, for zero, every one-hot value, and seeded random values of every length."""
+    from amaranth.hdl import Signal
+    from tensorforge.rtl.fp.normalize import (leading_zero_count, leading_zero_groups,
+                                              merge_leading_zero_groups)
+    m = Module()
+    value = Signal(width)
+    one_step = leading_zero_count(m, value)
+    zeros, counts = leading_zero_groups(m, value, group)
+    two_step = merge_leading_zero_groups(m, zeros, counts, width)
+    seed = width * 100 + group
+    rng = np.random.default_rng(seed)
+    rows = [0] + [1 << k for k in range(width)]
+    for k in range(1, width + 1):                   # random values with their MSB at bit k-1
+        rows += [int(x) | (1 << (k - 1)) for x in rng.integers(0, 1 << (k - 1), size=3, dtype=np.uint64)]
+    results = _comb_eval(m, lambda ctx, row: ctx.set(value, row),
+                         lambda ctx: (ctx.get(one_step), ctx.get(two_step)), rows)
+    for row, (one, two) in zip(rows, results):
+        expected = width - row.bit_length()
+        assert (one, two) == (expected, expected), f"value={row:#x} seed={seed}"
+
+
+def test_leading_zero_groups_rejects_bad_group():
+    from amaranth.hdl import Signal
+    from tensorforge.rtl.fp.normalize import leading_zero_groups
+    m = Module()
+    with pytest.raises(ValueError, match=r"^group must be a power of two >= 2, not 6$"):
+        leading_zero_groups(m, Signal(12), 6)
+    m._MustUse__silence = True     # built only to be rejected, never elaborated

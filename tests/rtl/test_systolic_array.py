@@ -121,15 +121,17 @@ def random_ints(rng, shape, fmt: IntFormat):
 
 
 def check_int_gemm(M, K, N, *, rows, cols, dataflow, arith=None, acc_depth=256, seed=0,
-                   p_valid=1.0, p_ready=1.0, expect_cycles=True):
+                   p_valid=1.0, p_ready=1.0, expect_cycles=True, logic_multipliers=0):
     arith = IntArith() if arith is None else arith
-    dut = SystolicArray(rows=rows, cols=cols, dataflow=dataflow, arith=arith, acc_depth=acc_depth)
+    dut = SystolicArray(rows=rows, cols=cols, dataflow=dataflow, arith=arith, acc_depth=acc_depth,
+                        logic_multipliers=logic_multipliers)
     rng = np.random.default_rng(seed)
     x = random_ints(rng, (M, K), arith.in_format)
     w = random_ints(rng, (K, N), arith.weight_format)
     beats = gs.stream_beats(x, w, rows=rows, cols=cols, dataflow=dataflow, acc_depth=acc_depth,
                             in_width=arith.in_format.width, weight_width=arith.weight_format.width)
-    model = gs.cycles(M, K, N, rows, cols, dataflow, acc_depth=acc_depth, mac_latency=arith.mac_latency)
+    model = gs.cycles(M, K, N, rows, cols, dataflow, acc_depth=acc_depth, mac_latency=arith.mac_latency,
+                      addend_delay=getattr(arith, "addend_delay", 0))
     y_rows, n_cycles = run_array(dut, beats, seed=seed, p_valid=p_valid, p_ready=p_ready,
                                  max_cycles=20 * model + 200)
     got = gs.assemble(y_rows, beats["y"], M, N)
@@ -313,6 +315,256 @@ def test_ws_deep_mac_pipeline():
     check_int_gemm(7, 10, 5, rows=3, cols=2, dataflow="ws", arith=_PipelinedIntArith(), seed=21)
     check_int_gemm(5, 6, 4, rows=2, cols=3, dataflow="ws", arith=_PipelinedIntArith(), seed=22,
                    p_valid=0.7, p_ready=0.6, expect_cycles=False)
+
+
+# -- IntArith(stages=2, 3): registered product / operands, the partial sum joins late (WS) --
+STAGES_SHAPES = [
+    # (M, K, N, rows, cols)
+    (1, 1, 1, 2, 2),
+    (9, 7, 6, 4, 4),       # ragged everything
+    (3, 10, 5, 2, 3),      # several K tiles with few rows (weight-load bound)
+    (20, 8, 8, 4, 4),      # long passes
+    (3, 8, 6, 2, 6),       # bank-release bound
+    (2, 5, 3, 1, 2),       # one row
+    (1, 3, 2, 1, 1),       # 1x1 array: one-row passes back to back
+    (7, 9, 5, 4, 3),
+]
+
+
+@pytest.mark.parametrize("stages", [2, 3, 5])
+@pytest.mark.parametrize("M,K,N,rows,cols", STAGES_SHAPES)
+def test_int8_stages_ws_exact_and_cycles(M, K, N, rows, cols, stages):
+    arith = IntArith(stages=stages)
+    assert (arith.mac_latency, arith.addend_delay) == (stages, stages - 1)
+    check_int_gemm(M, K, N, rows=rows, cols=cols, dataflow="ws", arith=arith,
+                   seed=M * 1000 + K * 10 + N + 7 * stages)
+
+
+@pytest.mark.parametrize("stages", [2, 3, 4, 5])
+def test_int_stages_other_widths_and_chunks(stages):
+    # product narrower than, wider than and as wide as the accumulator
+    for seed, arith in enumerate([
+            IntArith(in_format=IntFormat(4, signed=False), weight_format=IntFormat(3), acc_format=IntFormat(6),
+                     stages=stages),
+            IntArith(in_format=IntFormat(16), acc_format=IntFormat(24), stages=stages),
+            IntArith(in_format=INT8, acc_format=IntFormat(16), stages=stages),
+            IntArith(in_format=IntFormat(8, signed=False), acc_format=INT32, stages=stages)]):
+        check_int_gemm(6, 13, 5, rows=3, cols=2, dataflow="ws", arith=arith, seed=40 + seed)
+    # M chunked by a short accumulator queue
+    check_int_gemm(7, 9, 5, rows=4, cols=3, dataflow="ws", acc_depth=3, arith=IntArith(stages=stages), seed=12)
+
+
+def test_int_stages_extreme_values_wrap():
+    for stages in (2, 3, 5):
+        arith = IntArith(in_format=INT8, acc_format=IntFormat(16), stages=stages)
+        dut = SystolicArray(rows=2, cols=2, dataflow="ws", arith=arith, logic_multipliers=2)
+        x = np.full((3, 5), -128)
+        w = np.full((5, 3), -128)
+        beats = gs.stream_beats(x, w, rows=2, cols=2, dataflow="ws")
+        y_rows, _ = run_array(dut, beats)
+        assert (gs.assemble(y_rows, beats["y"], 3, 3) == (5 * 16384) % 65536).all()
+
+
+@pytest.mark.parametrize("stages", [2, 3, 5])
+@pytest.mark.parametrize("seed", range(2))
+def test_int_stages_random_stalls(seed, stages):
+    for i in range(VECTORS):
+        s = 500 + seed * 1000 + i
+        rng = random.Random(s)
+        M, K, N = rng.randint(1, 9), rng.randint(1, 11), rng.randint(1, 7)
+        rows, cols = rng.randint(2, 4), rng.randint(2, 4)
+        n, model = check_int_gemm(M, K, N, rows=rows, cols=cols, dataflow="ws", arith=IntArith(stages=stages),
+                                  seed=s, p_valid=0.7, p_ready=0.6, expect_cycles=False)
+        assert n >= model, f"stalled run faster than the no-stall model (seed {s})"
+
+
+def test_int_stages_structure():
+    for stages, tag in ((1, "i8_i32"), (2, "i8_i32_s2"), (3, "i8_i32_s3"), (4, "i8_i32_s4"), (5, "i8_i32_s5")):
+        a = IntArith(stages=stages)
+        assert (a.stages, a.mac_latency, a.addend_delay, a.tag) == (stages, stages, stages - 1, tag)
+        assert arith_for(INT8, INT32, stages=stages).tag == tag
+        ws = SystolicArray(rows=4, cols=3, dataflow="ws", arith=a)
+        ws._MustUse__silence = True     # built only to read its properties
+        assert ws.top_name == f"systolic_ws_4x3_{tag}"
+        # the partial sum still moves one row per cycle: only stages - 1 cycles of extra latency
+        assert ws.latency == gs.ws_pipeline_depth(4, 3, stages, stages - 1) == 4 + 3 - 1 + stages - 1
+        assert [ws.weight_row_release(i) for i in range(4)] == [2, 3, 4, 5]
+    assert repr(IntArith(stages=2)) == "IntArith(in_format=i8, weight_format=i8, acc_format=i32, stages=2)"
+    # stages 2: the product has its own register right after the multiplier (16 bits for
+    # i8 x i8) and the partial sum input goes straight into the adder; stages 3 registers
+    # the operands (the selected weight) as well
+    v2 = verilog.convert(PE(arith=IntArith(stages=2), dataflow="ws"), name="pe_s2", emit_src=False)
+    assert "reg [15:0] mac_product" in v2 and "mac_c" not in v2 and "mac_b" not in v2
+    assert "$signed(psum_in) + $signed(mac_product)" in v2
+    v3 = verilog.convert(PE(arith=IntArith(stages=3), dataflow="ws"), name="pe_s3", emit_src=False)
+    assert "reg [15:0] mac_product" in v3 and "reg [7:0] mac_b" in v3 and "reg [7:0] mac_a" in v3
+    assert "mac_product" not in verilog.convert(PE(arith=IntArith(), dataflow="ws"), name="pe_s1", emit_src=False)
+    # stages 5: two operand and two product registers
+    v5 = verilog.convert(PE(arith=IntArith(stages=5), dataflow="ws"), name="pe_s5", emit_src=False)
+    for reg in ("reg [15:0] mac_product;", "reg [15:0] mac_product2;", "reg [7:0] mac_b;", "reg [7:0] mac_b2;",
+                "reg [7:0] mac_a2;"):
+        assert reg in v5.replace(" = 16'h0000;", ";").replace(" = 8'h00;", ";")
+    assert "mac_product3" not in v5 and "mac_b3" not in v5
+    # a multiplier built from logic keeps the register count: the first product register is
+    # inside the Booth tree
+    v5s = verilog.convert(PE(arith=IntArith(stages=5), dataflow="ws", soft_multiplier=True), name="pe_s5s",
+                          emit_src=False)
+    assert "mac_booth_stage0" in v5s and "mac_booth_stage_neg" in v5s and "mac_product2" not in v5s
+    assert "reg [15:0] mac_product" in v5s
+
+
+def test_int_stages_errors():
+    for bad in (0, 6, True, 2.0, "2"):
+        with pytest.raises(ValueError, match=rf"^stages must be an integer between 1 and 5 for integer arithmetic, "
+                                             rf"not {bad!r}$"):
+            IntArith(stages=bad)
+    for stages in (2, 3, 5):
+        with pytest.raises(ValueError, match=r"^the output-stationary dataflow needs arith.mac_latency == 1 \(the "
+                                             rf"accumulator loops through the multiply-add\), not {stages}$"):
+            SystolicArray(dataflow="os", arith=IntArith(stages=stages))
+
+    class BadDelay(IntArith):
+        addend_delay = 1      # with mac_latency 1
+
+    with pytest.raises(ValueError, match=r"^arith.addend_delay must be an integer between 0 and mac_latency - 1 "
+                                         r"\(0\), not 1$"):
+        SystolicArray(arith=BadDelay())
+    with pytest.raises(ValueError, match=r"^addend_delay must be an integer between 0 and mac_latency - 1 \(1\), "
+                                         r"not 2$"):
+        gs.cycles(1, 1, 1, 2, 2, mac_latency=2, addend_delay=2)
+
+
+# -- multipliers built from logic (radix-4 Booth) ------------------------------------------
+@pytest.mark.parametrize("dataflow,stages", [("ws", 1), ("ws", 2), ("ws", 3), ("ws", 4), ("ws", 5), ("os", 1)])
+def test_logic_multipliers_exact_and_cycles(dataflow, stages):
+    arith = IntArith(stages=stages)
+    # some PEs soft, some inferred: the numerics and the timing are the same
+    check_int_gemm(9, 7, 6, rows=4, cols=4, dataflow=dataflow, arith=arith, seed=70 + stages,
+                   logic_multipliers=6)
+    check_int_gemm(5, 6, 3, rows=2, cols=2, dataflow=dataflow, seed=80 + stages, logic_multipliers=4,
+                   arith=IntArith(in_format=IntFormat(5, signed=False), weight_format=IntFormat(7),
+                                  acc_format=IntFormat(12), stages=stages))
+
+
+def test_logic_multipliers_structure_and_errors():
+    a = SystolicArray(rows=3, cols=4, arith=IntArith(stages=3), logic_multipliers=5)
+    a._MustUse__silence = True
+    assert a.logic_multipliers == 5 and a.top_name == "systolic_ws_3x4_i8_i32_s3_lm5"
+    mesh = Mesh(rows=3, cols=4, arith=IntArith(), logic_multipliers=5)
+    mesh._MustUse__silence = True
+    # the last 5 PEs in row-major order: (1, 3), (2, 0..3)
+    v = verilog.convert(mesh, name="mesh", emit_src=False)
+    modules = [line.split()[1] for line in v.splitlines() if line.startswith("module ")]
+    booth_modules = {mname for mname in modules
+                     if "mac_booth_pp0" in v.split(f"module {mname}")[1].split("endmodule")[0]}
+    assert {mname.split(".")[-1] for mname in booth_modules} == {"pe_1_3", "pe_2_0", "pe_2_1", "pe_2_2", "pe_2_3"}
+    with pytest.raises(ValueError, match=r"^logic_multipliers must be an integer between 0 and rows\*cols \(12\), "
+                                         r"not 13$"):
+        SystolicArray(rows=3, cols=4, logic_multipliers=13)
+    with pytest.raises(ValueError, match=r"^logic_multipliers must be an integer between 0 and rows\*cols \(4\), "
+                                         r"not -1$"):
+        Mesh(rows=2, cols=2, arith=IntArith(), logic_multipliers=-1)
+    with pytest.raises(TypeError, match=r"^soft_multiplier must be True or False, not 1$"):
+        PE(arith=IntArith(), soft_multiplier=1)
+    if _fma_available():
+        with pytest.raises(ValueError, match=r"^logic_multipliers needs an arithmetic strategy that builds "
+                                             r"multipliers from logic \(IntArith\), not FloatArith\("):
+            SystolicArray(arith=FloatArith(), logic_multipliers=1)
+        with pytest.raises(ValueError, match=r"^soft_multiplier needs an arithmetic strategy"):
+            PE(arith=FloatArith(), soft_multiplier=True)
+
+
+def _booth_products(sa, sb, pairs):
+    """Simulate one booth_multiply(a, b) on every (a, b) of ``pairs``; returns the mismatches."""
+    from amaranth.hdl import Module, Signal
+    from tensorforge.rtl.systolic.booth import booth_multiply
+    m = Module()
+    a, b = Signal(sa, name="a"), Signal(sb, name="b")
+    p = booth_multiply(m, a, b, name="bm")
+    assert p.shape() == (a * b).shape()
+    bad = []
+
+    async def bench(ctx):
+        for av, bv in pairs:
+            ctx.set(a, av)
+            ctx.set(b, bv)
+            if ctx.get(p) != av * bv:
+                bad.append((av, bv, ctx.get(p)))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    return bad
+
+
+def _values(shape):
+    """Every value of an integer shape."""
+    w = shape.width
+    return list(range(-(1 << (w - 1)), 1 << (w - 1))) if shape.signed else list(range(1 << w))
+
+
+@pytest.mark.parametrize("sa,sb", [("s5", "s5"), ("u4", "s3"), ("s3", "u5"), ("s1", "s4"), ("u1", "u3"),
+                                   ("u6", "u4"), ("s6", "u3"), ("s2", "s7")])
+def test_booth_multiplier_exhaustive_small(sa, sb):
+    from amaranth.hdl import signed, unsigned
+    shapes = [(signed if t[0] == "s" else unsigned)(int(t[1:])) for t in (sa, sb)]
+    pairs = [(x, y) for x in _values(shapes[0]) for y in _values(shapes[1])]
+    assert _booth_products(*shapes, pairs) == []
+
+
+@pytest.mark.parametrize("sa,sb", [("s8", "s8"), ("u8", "s8"), ("s8", "u8")])
+def test_booth_multiplier_8x8(sa, sb):
+    """Every a against the extreme and a few random b (all 65,536 pairs in the slow tier)."""
+    from amaranth.hdl import signed, unsigned
+    shapes = [(signed if t[0] == "s" else unsigned)(int(t[1:])) for t in (sa, sb)]
+    avals, bvals = _values(shapes[0]), _values(shapes[1])
+    rng = random.Random(8)
+    picks = sorted(set(bvals[:3] + bvals[-3:] + [v for v in (-1, 0, 1, 2, 64, -64, 85, -86) if v in bvals]
+                       + rng.sample(bvals, 4)))
+    assert _booth_products(*shapes, [(x, y) for x in avals for y in picks]) == []
+
+
+@pytest.mark.parametrize("sa,sb", [("s5", "s5"), ("u4", "s3"), ("s1", "s4"), ("u1", "u3"), ("s8", "u3")])
+def test_booth_multiplier_registered(sa, sb):
+    """register=enable: the product of the operands of the last enabled cycle, exact; a low
+    enable holds it."""
+    from amaranth.hdl import Module, Signal, signed, unsigned
+    from tensorforge.rtl.systolic.booth import booth_multiply
+    shapes = [(signed if t[0] == "s" else unsigned)(int(t[1:])) for t in (sa, sb)]
+    m = Module()
+    a, b, en = Signal(shapes[0], name="a"), Signal(shapes[1], name="b"), Signal(name="en")
+    p = booth_multiply(m, a, b, name="bm", register=en)
+    pairs = [(x, y) for x in _values(shapes[0]) for y in _values(shapes[1])]
+    rng = random.Random(3)
+    bad = []
+
+    async def bench(ctx):
+        expect = None
+        for av, bv in pairs:
+            ctx.set(a, av)
+            ctx.set(b, bv)
+            hold = expect is not None and rng.random() < 0.2
+            ctx.set(en, 0 if hold else 1)
+            await ctx.tick()
+            if not hold:
+                expect = av * bv
+            if ctx.get(p) != expect:
+                bad.append((av, bv, hold, ctx.get(p), expect))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert bad == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sa,sb", [("s8", "s8"), ("u8", "s8"), ("u8", "u8")])
+def test_booth_multiplier_8x8_exhaustive(sa, sb):
+    from amaranth.hdl import signed, unsigned
+    shapes = [(signed if t[0] == "s" else unsigned)(int(t[1:])) for t in (sa, sb)]
+    pairs = [(x, y) for x in _values(shapes[0]) for y in _values(shapes[1])]
+    assert _booth_products(*shapes, pairs) == []
 
 
 # -- FP16 x FP16 + FP32 (needs rtl/fp/fma.py) ----------------------------------------------

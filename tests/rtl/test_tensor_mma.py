@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from amaranth.sim import Simulator
+
 from tensorforge.golden import dot as gd
 from tensorforge.golden.formats import BF16, FP8_E4M3, FP16, FP32
 from tensorforge.rtl.tensor import MMA
@@ -61,6 +63,54 @@ def test_mma_matches_golden(case):
     if core.has_flags:
         expected.update({f"flags[{i}][{j}]": flags[:, i, j] for i in range(m) for j in range(n)})
     check(got, expected, inputs, seed=seed, label=_ids(case))
+
+
+@pytest.mark.parametrize("stages,p_valid,p_ready", [(1, 1.0, 0.1), (3, 0.9, 0.3), (7, 1.0, 0.5), (7, 0.5, 0.95)])
+def test_output_fifo_under_back_pressure(stages, p_valid, p_ready):
+    # the lanes never stall: every result that meets a stalled output is queued in the
+    # output FIFO (stages + 1 blocks) and leaves in order, bit-exact, with a stable payload
+    seed = 31 * stages + int(100 * p_ready)
+    rng = np.random.default_rng(seed)
+    A, B, C = random_mma_operands(rng, vector_count(60), 2, 2, 4, FP16, FP32)
+    core = MMA(m=2, n=2, k=4, in_format=FP16, acc_format=FP32, semantics="volta", stages=stages)
+    inputs = mma_fields(A, B, C)
+    got = run_stream(core, inputs, seed=seed, p_valid=p_valid, p_ready=p_ready)
+    D = gd.mma(A, B, C, in_format=FP16, acc_format=FP32, semantics="volta")[0]
+    check(got, {f"d[{i}][{j}]": D[:, i, j] for i in range(2) for j in range(2)}, inputs, seed=seed,
+          label=f"back-pressure s{stages}")
+
+
+@pytest.mark.parametrize("stages", [1, 3, 7])
+def test_full_throughput_latency_and_credit_limit(stages):
+    core = MMA(m=1, n=2, k=4, in_format=FP16, acc_format=FP32, semantics="volta", stages=stages)
+    seen = {}
+
+    async def bench(ctx):
+        ctx.set(core.i.valid, 1)
+        ctx.set(core.o.ready, 1)
+        accepted, outputs, first = 0, 0, None
+        for cycle in range(40):                      # o.ready high: one block per cycle
+            accepted += ctx.get(core.i.ready)
+            if ctx.get(core.o.valid):
+                outputs += 1
+                first = cycle if first is None else first
+            await ctx.tick()
+        seen.update(accepted=accepted, outputs=outputs, first=first)
+        ctx.set(core.o.ready, 0)                      # stalled: at most stages + 1 blocks queue up
+        ready = []
+        for _ in range(3 * stages + 6):
+            ready.append(ctx.get(core.i.ready))
+            await ctx.tick()
+        seen["held"] = ready
+
+    sim = Simulator(core)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["accepted"] == 40 and seen["first"] == stages and seen["outputs"] == 40 - stages
+    # the stall cuts off new input exactly when stages + 1 blocks are in flight or queued
+    # (at the stall, `stages` blocks are in the lanes; one more is accepted in the first cycle)
+    assert seen["held"][:1] == [1] and not any(seen["held"][1:])
 
 
 def test_payload_layout_and_formats():

@@ -21,12 +21,12 @@ def test_generators_registered_with_parameters():
 
 
 @pytest.mark.parametrize("gen,params,top", [
-    ("dot", {}, "dot_k4_e5m10_e8m23_volta_s3"),
+    ("dot", {}, "dot_k4_e5m10_e8m23_volta_s7"),
     ("dot", {"k": 8, "in_format": BF16, "semantics": "exact", "stages": 7}, "dot_k8_e8m7_e8m23_exact_s7"),
     ("dot", {"k": 8, "F": 24, "L": 8, "stages": 5}, "dot_k8_e5m10_e8m23_volta_f24_l8_s5"),
-    ("dot", {"acc_format": FP16, "semantics": "ampere"}, "dot_k4_e5m10_e5m10_ampere_s3"),
-    ("mma", {}, "mma_m4n4k4_e5m10_e8m23_volta_s3"),
-    ("mma", {"m": 2, "n": 2, "in_format": FP8_E4M3, "semantics": "hopper_fp8"}, "mma_m2n2k4_e4m3fn_e8m23_hopper_fp8_s3"),
+    ("dot", {"acc_format": FP16, "semantics": "ampere"}, "dot_k4_e5m10_e5m10_ampere_s7"),
+    ("mma", {}, "mma_m4n4k4_e5m10_e8m23_volta_s7"),
+    ("mma", {"m": 2, "n": 2, "in_format": FP8_E4M3, "semantics": "hopper_fp8"}, "mma_m2n2k4_e4m3fn_e8m23_hopper_fp8_s7"),
 ])
 def test_top_names(gen, params, top):
     g = registry.get(gen)

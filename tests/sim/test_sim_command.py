@@ -52,18 +52,18 @@ def test_sim_exits_1_and_prints_mismatches_in_hex(capsys, monkeypatch):
 
 
 @pytest.mark.verilator
-@pytest.mark.xdist_group("fma-in_format=e5m10-acc_format=e8m23-stages=7")
+@pytest.mark.xdist_group("fma-in_format=e5m10-acc_format=e8m23-stages=9")
 def test_demo_summary(tmp_path, capsys):
     # synthesis has its own tests (tests/synth); the MMA shares its build with tests/sim/test_tensor_verilator.py
     status = main(["demo", "--vectors", "2000", "--mma-vectors", "200", "--no-synth",
                    "-o", str(tmp_path / "demo"), "--build-dir", str(BUILD_ROOT)])
     out = capsys.readouterr().out
     assert status == 0, out
-    top = "fma_e5m10_e8m23_rne_s7"
-    mma = "mma_m4n4k4_e5m10_e8m23_volta_s3"
+    top = "fma_e5m10_e8m23_rne_s9"
+    mma = "mma_m4n4k4_e5m10_e8m23_volta_s7"
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == sorted(
         f"{t}.{ext}" for t in (top, mma) for ext in ("core", "json", "v"))
-    for text in (f"configuration     {top}", "latency           7 cycles", "vectors           2000",
+    for text in (f"configuration     {top}", "latency           9 cycles", "vectors           2000",
                  "mismatches        0", "vectors/s", f"configuration     {mma}", "blocks            200"):
         assert text in out
     assert "mismatches        1" not in out

@@ -53,9 +53,25 @@ CONFIGS = [
     ("ws_16x16_i8", dict(rows=16, cols=16, dataflow="ws", **I8),
      [(40, 37, 35), (64, 64, 64)],
      [(24, 20, 18)]),
+    # pipelined multiply-add (IntArith stages 2: registered product; 5: two operand and two
+    # product registers) and multipliers built from logic (the last N PEs, radix-4 Booth)
+    ("ws_4x4_i8_s2", dict(rows=4, cols=4, dataflow="ws", stages=2, **I8),
+     [(4, 4, 4), (1, 1, 1), (5, 7, 9), (33, 10, 6), (3, 17, 5), (300, 6, 5)],
+     [(21, 9, 7)]),
+    ("ws_8x8_i8_s5_lm36", dict(rows=8, cols=8, dataflow="ws", stages=5, logic_multipliers=36, **I8),
+     [(8, 8, 8), (13, 29, 11), (100, 30, 17), (1, 9, 3)],
+     [(30, 19, 13)]),
     ("ws_4x4_fp16_fp32", dict(rows=4, cols=4, dataflow="ws", **FP),
      [(4, 4, 4), (5, 7, 9), (16, 16, 16), (9, 13, 6)],
      [(11, 10, 7)]),
+]
+
+#: the configuration synthesized for the ecp5-85k performance target (156 MULT18X18D + 100
+#: multipliers in logic); its Verilator build takes several minutes, so it is in the slow tier
+SLOW_CONFIGS = [
+    ("ws_16x16_i8_s5_lm100", dict(rows=16, cols=16, dataflow="ws", stages=5, logic_multipliers=100, **I8),
+     [(40, 37, 35), (64, 64, 64), (1, 16, 16)],
+     [(24, 20, 18)]),
 ]
 
 
@@ -89,7 +105,9 @@ def _check(res, gemms):
 
 @pytest.mark.verilator
 @pytest.mark.parametrize("cid,params,shapes,stressed", [
-    pytest.param(*c, id=c[0], marks=pytest.mark.xdist_group(f"systolic-{c[0]}")) for c in CONFIGS])
+    pytest.param(*c, id=c[0], marks=pytest.mark.xdist_group(f"systolic-{c[0]}")) for c in CONFIGS] + [
+    pytest.param(*c, id=c[0], marks=[pytest.mark.xdist_group(f"systolic-{c[0]}"), pytest.mark.slow])
+    for c in SLOW_CONFIGS])
 def test_systolic_gemms_in_verilator(cid, params, shapes, stressed):
     gemms = [Gemm(*s, seed=SEED) for s in shapes] + [Gemm(*s, seed=SEED, gap=0.3, stall=0.3) for s in stressed]
     res = drv.run_gemms(params, gemms, build_root=BUILD_ROOT, label="test")
@@ -145,6 +163,12 @@ def test_registry_tops_and_params():
     assert gen.top(p) == "systolic_os_4x4_e5m10_e8m23_rne_s1"
     p = registry.resolve(gen, {"acc_depth": 64}, )
     assert gen.top(p) == "systolic_ws_4x4_i8_i32_d64"
+    p = registry.resolve(gen, {"rows": 16, "cols": 16, "stages": 2})
+    assert gen.top(p) == "systolic_ws_16x16_i8_i32_s2"
+    p = registry.resolve(gen, {"rows": 16, "cols": 16, "stages": 3, "logic_multipliers": 100})
+    assert gen.top(p) == "systolic_ws_16x16_i8_i32_s3_lm100"
+    p = registry.resolve(gen, {"acc_depth": 64, "logic_multipliers": 3})
+    assert gen.top(p) == "systolic_ws_4x4_i8_i32_d64_lm3"
     p = registry.resolve(gen, {"weight_format": "u4", "acc_format": "i24"}, from_text=True)
     assert gen.top(p) == "systolic_ws_4x4_i8_u4_i24"
 
@@ -157,6 +181,10 @@ def test_registry_tops_and_params():
      "the output-stationary dataflow needs arith.mac_latency == 1 (the accumulator loops through the "
      "multiply-add), not 2"),
     (["--acc-depth", "0"], "--acc-depth must be an integer between 1 and 65536, not 0"),
+    (["--stages", "6"], "stages must be an integer between 1 and 5 for integer arithmetic, not 6"),
+    (["--logic-multipliers", "17"], "logic_multipliers must be an integer between 0 and rows*cols (16), not 17"),
+    (["--dataflow", "os", "--stages", "2"], "the output-stationary dataflow needs arith.mac_latency == 1 (the "
+     "accumulator loops through the multiply-add), not 2"),
 ])
 def test_generator_parameter_errors(argv, message, capsys):
     assert cli_main(["generate", "systolic", *argv, "-o", "/nonexistent/never-written"]) == 2

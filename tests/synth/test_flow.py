@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -120,6 +121,32 @@ def test_more_multipliers_than_dsps_go_to_logic(build_dir):
     assert any("2 of 10 multipliers built from LUTs" in n for n in r.notes), r.notes
 
 
+@pytest.mark.synth
+def test_max_dsp_caps_the_dsps_and_booth_maps_the_rest(build_dir):
+    # three 8x8 multipliers, --max-dsp 1 on ecp5-25k (28 MULT18X18D): one DSP, two Booth
+    # multipliers in logic; the capped run costs more LUT4 than the uncapped one
+    full = synthesize_artifact(artifact(width=8, lanes=3), "ecp5-25k", seeds=1, build_dir=build_dir, progress=False)
+    r = synthesize_artifact(artifact(width=8, lanes=3), "ecp5-25k", seeds=1, build_dir=build_dir, progress=False,
+                            max_dsp=1)
+    assert full.core["DSP"] == 3 and r.core["DSP"] == 1 and r.placed["DSP"]["used"] == 1
+    assert any("more multipliers than --max-dsp 1: 2 of 3 multipliers built from LUTs and carry chains "
+               "(the smallest ones, Booth-encoded)" in n for n in r.notes), r.notes
+    assert r.core["LUT4"] > full.core["LUT4"] + 2 * 60
+    assert "booth" in (Path(r.build_dir) / "synth.ys").read_text().splitlines()
+    assert "Mapping cell" in (Path(r.build_dir) / "yosys.log").read_text()
+
+
+def test_soft_multipliers_go_through_booth():
+    script = flow._yosys_script("ecp5", "core", "top", True, soft_muls=True).splitlines()
+    assert script.index("booth") == script.index("chtype -set $mul t:$__tf_soft_mul") + 1
+    assert script.index("booth") < script.index("alumacc")
+    for dsp in (True, False):
+        assert "booth" not in flow._yosys_script("ecp5", "core", "top", dsp).splitlines()
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ValueError, match=rf"^max_dsp must be None or an integer >= 0, not {bad!r}$"):
+            synthesize_artifact(artifact(width=8), "ecp5-25k", seeds=1, max_dsp=bad, progress=False)
+
+
 def test_dsp_budget_selection():
     assert flow._dsp_cost("ecp5", 16, 16) == 1 and flow._dsp_cost("ecp5", 24, 24) == 4
     assert flow._dsp_cost("ice40", 16, 16) == 1 and flow._dsp_cost("ice40", 17, 8) == 2
@@ -168,6 +195,8 @@ def test_cli_errors_exit_2(only_test_generator, capsys):
     assert "speed for ecp5-25k must be one of 6, 7, 8, not 9" in capsys.readouterr().err
     assert main(["synth", "test_muladd", "--seeds", "0"]) == 2
     assert "--seeds: must be an integer between 1 and 100, not '0'" in capsys.readouterr().err
+    assert main(["synth", "test_muladd", "--max-dsp", "-1"]) == 2
+    assert "--max-dsp: must be a non-negative integer, not '-1'" in capsys.readouterr().err
     assert main(["sweep", "test_muladd", "--param", "depth=1,2"]) == 2
     assert "generator 'test_muladd' has no parameter 'depth'" in capsys.readouterr().err
     assert main(["sweep", "test_muladd", "--param", "stages"]) == 2
@@ -177,7 +206,7 @@ def test_cli_errors_exit_2(only_test_generator, capsys):
     assert main(["tables", "--targets", "ecp5-25k,xc7"]) == 2
     assert "--targets must list targets from" in capsys.readouterr().err
     assert main(["tables", "--generators", "fma,nope"]) == 2
-    assert "--generators must list reference families from fma, mma, flexdot, systolic, eie, not 'nope'" \
+    assert "--generators must list reference families from fma, mma, flexdot, systolic, eie_pe, not 'nope'" \
         in capsys.readouterr().err
 
 
