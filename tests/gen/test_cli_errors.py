@@ -16,9 +16,9 @@ CASES = [
     (["generate", "fma", "--bogus", "3"],
      "unknown argument '--bogus' for generator 'fma'; parameters: --in-format, --acc-format, --rounding, "
      "--stages (see `tensorforge list fma`)"),
-    (["generate", "fma", "--stages", "99"], "--stages must be an integer between 0 and 7, not 99"),
-    (["generate", "fma", "--stages", "-1"], "--stages must be an integer between 0 and 7, not -1"),
-    (["generate", "fma", "--stages", "two"], "--stages must be an integer between 0 and 7, not 'two'"),
+    (["generate", "fma", "--stages", "99"], "--stages must be an integer between 0 and 9, not 99"),
+    (["generate", "fma", "--stages", "-1"], "--stages must be an integer between 0 and 9, not -1"),
+    (["generate", "fma", "--stages", "two"], "--stages must be an integer between 0 and 9, not 'two'"),
     (["generate", "fma", "--in-format", "e99m3"],
      "--in-format must be a float format (eXmY, fp32, fp16, bf16, tf32, fp8e4m3, fp8e5m2), not 'e99m3'"),
     (["generate", "fma", "--rounding", "up"], "--rounding must be one of rne, rtz, rdn, rup, rmm, not 'up'"),
@@ -32,7 +32,7 @@ CASES = [
      "--fmt must be a float format (eXmY, fp32, fp16, bf16, tf32, fp8e4m3, fp8e5m2), not 'i8'"),
     (["generate", "add", "--stages", "7"], "--stages must be an integer between 0 and 6, not 7"),
     (["sim", "nosuch"], "`sim` does not support generator 'nosuch'; allowed: ..."),
-    (["sim", "fma", "--stages", "8"], "--stages must be an integer between 0 and 7, not 8"),
+    (["sim", "fma", "--stages", "10"], "--stages must be an integer between 0 and 9, not 10"),
     (["sim", "fma", "--vectors", "0"], "argument --vectors: must be a positive integer, not '0'"),
     (["sim", "fma", "--gap", "1.5"], "argument --gap: must be a number >= 0 and < 1, not '1.5'"),
     (["sim", "fma", "--stall", "1"], "argument --stall: must be a number >= 0 and < 1, not '1'"),
@@ -86,5 +86,5 @@ def test_console_script_exit_status(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stdout == ""
-    assert proc.stderr == "tensorforge: error: --stages must be an integer between 0 and 7, not 99\n"
+    assert proc.stderr == "tensorforge: error: --stages must be an integer between 0 and 9, not 99\n"
     assert list(tmp_path.iterdir()) == []
