@@ -7,16 +7,15 @@ Stream cores (``amaranth.lib.stream``, pipelined by :class:`~tensorforge.rtl.pip
   :func:`tensorforge.golden.dot.dot_product_add`)
 - :class:`MMA` -- ``D = A*B + C`` for a whole m x n x k block per cycle (m*n lanes)
 
-Combinational building blocks: :class:`AlignmentPlanner`, :class:`MaxExponent`, :class:`TruncatingAligner`,
+Combinational building blocks: :class:`AlignmentPlanner`, :class:`TruncatingAligner`,
 :class:`WindowPlacer`, :class:`AdderTree`.
 """
 
 from .adder_tree import AdderTree
 from .alignment_planner import AlignmentPlanner
 from .dot_product_add import DotProductAdd
-from .max_exponent import MaxExponent
 from .mma import MMA
 from .truncating_aligner import TruncatingAligner
 from .window_placer import WindowPlacer
 
-__all__ = ["DotProductAdd", "MMA", "AlignmentPlanner", "MaxExponent", "TruncatingAligner", "WindowPlacer", "AdderTree"]
+__all__ = ["DotProductAdd", "MMA", "AlignmentPlanner", "TruncatingAligner", "WindowPlacer", "AdderTree"]

@@ -16,7 +16,7 @@ class AlignmentPlanner(wiring.Component):
     the width of its shift port: the exponent planning of the NVIDIA truncating dot product
     (NUMERICS.md section 2, steps 4-5), built for speed rather than area.
 
-    A balanced :class:`~tensorforge.rtl.tensor.max_exponent.MaxExponent` tree chains
+    A balanced compare-select tree (what this unit replaced) chains
     ``ceil(log2(count))`` compare-select levels and then needs one more subtraction per
     term. This unit instead computes every pairwise difference ``e[i] - e[j]`` at once
     (``count * (count - 1)`` subtractors of ``exp_width + 1`` bits, all in parallel), takes
