@@ -156,14 +156,13 @@ def _launch(b, jobs_path: Path, rundir: Path) -> dict:
     results.unlink(missing_ok=True)
     env = {ENV["manifest"]: str(b.manifest_path.resolve()), ENV["jobs"]: str(jobs_path.resolve()),
            ENV["results"]: str(results.resolve()), "COCOTB_REDUCED_LOG_FMT": "1", "COCOTB_ANSI_OUTPUT": "0"}
-    with runner._locked(b.directory):
-        try:
-            runner._runner().test(
-                test_module=BENCH_MODULE, hdl_toplevel=b.top, hdl_toplevel_lang="verilog",
-                build_dir=b.directory / "obj", test_dir=rundir, extra_env=env, seed=1, log_file=log,
-                results_xml=str((rundir / "results.xml").resolve()))
-        except (SystemExit, RuntimeError):
-            pass
+    try:        # the caller holds the build's lock (jobs file, bench run and results belong together)
+        runner._runner().test(
+            test_module=BENCH_MODULE, hdl_toplevel=b.top, hdl_toplevel_lang="verilog",
+            build_dir=b.directory / "obj", test_dir=rundir, extra_env=env, seed=1, log_file=log,
+            results_xml=str((rundir / "results.xml").resolve()))
+    except (SystemExit, RuntimeError):
+        pass
     if not results.is_file():
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.is_file() else ""
         raise runner.SimError(f"simulation of {b.top} wrote no results; log {log}:\n{tail}")
@@ -191,12 +190,15 @@ def run_layers_sim(params: dict | None, jobs, *, build_root=None, label="layers"
         on_build(b)
     runner.build(b)
     rundir = b.directory / label
-    rundir.mkdir(parents=True, exist_ok=True)
-    jobs_path = rundir / "jobs.npz"
-    host = write_jobs(jobs_path, values, jobs)
-    t0 = time.perf_counter()
-    bench = _launch(b, jobs_path, rundir)
-    wall = time.perf_counter() - t0
+    # one run at a time per build directory: two concurrent runs (e.g. pytest-xdist workers)
+    # would otherwise overwrite each other's jobs file between writing and simulating it
+    with runner._locked(b.directory):
+        rundir.mkdir(parents=True, exist_ok=True)
+        jobs_path = rundir / "jobs.npz"
+        host = write_jobs(jobs_path, values, jobs)
+        t0 = time.perf_counter()
+        bench = _launch(b, jobs_path, rundir)
+        wall = time.perf_counter() - t0
     n_pe = values["n_pe"]
     out = []
     for job, h, res in zip(jobs, host, bench["jobs"]):

@@ -236,7 +236,7 @@ def write_jobs(path, params: dict, gemms: list[Gemm]) -> list[dict]:
 
 
 def _launch(b, jobs_path: Path, rundir: Path, progress: Callable[[int, int], None] | None):
-    """Run the systolic bench on build ``b`` (under the build's lock); return (results, received)."""
+    """Run the systolic bench on build ``b`` (the caller holds the build's lock); return (results, received)."""
     from . import runner
     from .systolic_bench import ENV
 
@@ -265,21 +265,20 @@ def _launch(b, jobs_path: Path, rundir: Path, progress: Callable[[int, int], Non
                 progress(job, beats)
 
     poller = threading.Thread(target=poll, daemon=True) if progress else None
-    with runner._locked(b.directory):
+    if poller:          # the caller holds the build's lock (jobs file, bench run and results belong together)
+        poller.start()
+    try:
+        runner._runner().test(
+            test_module=BENCH_MODULE, hdl_toplevel=b.top, hdl_toplevel_lang="verilog",
+            build_dir=b.directory / "obj", test_dir=rundir, extra_env=env, seed=1, log_file=log,
+            results_xml=str((rundir / "results.xml").resolve()),
+        )
+    except (SystemExit, RuntimeError):
+        pass        # a failing cocotb test exits non-zero: the verdict is in results.json
+    finally:
+        stop.set()
         if poller:
-            poller.start()
-        try:
-            runner._runner().test(
-                test_module=BENCH_MODULE, hdl_toplevel=b.top, hdl_toplevel_lang="verilog",
-                build_dir=b.directory / "obj", test_dir=rundir, extra_env=env, seed=1, log_file=log,
-                results_xml=str((rundir / "results.xml").resolve()),
-            )
-        except (SystemExit, RuntimeError):
-            pass        # a failing cocotb test exits non-zero: the verdict is in results.json
-        finally:
-            stop.set()
-            if poller:
-                poller.join()
+            poller.join()
     if not results.is_file() or not received.is_file():
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.is_file() else ""
         raise runner.SimError(f"simulation of {b.top} wrote no results; log {log}:\n{tail}")
@@ -313,12 +312,15 @@ def run_gemms(params: dict | None, gemms, *, build_root=None, label: str = "gemm
         on_build(b)
     runner.build(b)
     rundir = b.directory / label
-    rundir.mkdir(parents=True, exist_ok=True)
-    jobs_path = rundir / "jobs.npz"
-    t0 = time.perf_counter()
-    host = write_jobs(jobs_path, values, gemms)
-    prep_seconds = time.perf_counter() - t0
-    bench, received = _launch(b, jobs_path, rundir, progress)
+    # one run at a time per build directory: two concurrent runs (e.g. pytest-xdist workers)
+    # would otherwise overwrite each other's jobs file between writing and simulating it
+    with runner._locked(b.directory):
+        rundir.mkdir(parents=True, exist_ok=True)
+        jobs_path = rundir / "jobs.npz"
+        t0 = time.perf_counter()
+        host = write_jobs(jobs_path, values, gemms)
+        prep_seconds = time.perf_counter() - t0
+        bench, received = _launch(b, jobs_path, rundir, progress)
     R, C = values["rows"], values["cols"]
     out_jobs = []
     for g, h, res, got in zip(gemms, host, bench["jobs"], received):

@@ -75,7 +75,10 @@ def test_sim_eie_command_json(capsys):
             "--build-dir", str(BUILD_ROOT), "--json"]
     status = cli_main(argv)
     out = json.loads(capsys.readouterr().out)
-    assert status == 0 and out["passed"]
+    assert status == 0 and out["passed"], f"seed {SEED}: " + json.dumps(
+        [{k: j[k] for k in ("mismatches", "first_mismatches", "cycles", "cycles_port", "model_cycles", "error",
+                            "protocol_errors", "broadcasts", "model_broadcasts", "first_protocol_errors")}
+         for j in out["jobs"]])
     assert len(out["jobs"]) == 2 and out["jobs"][1]["chain"]
     for j in out["jobs"]:
         assert j["mismatches"] == 0 and j["cycles"] == j["model_cycles"] == j["cycles_port"]
