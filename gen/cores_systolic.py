@@ -5,10 +5,10 @@
 :class:`tensorforge.rtl.systolic.SystolicArray` with the arithmetic strategy that
 :func:`tensorforge.rtl.systolic.arith_for` picks for the two formats (``IntArith`` for two
 integer formats, ``FloatArith`` for two float formats). ``--stages`` is the pipeline depth
-of every PE's multiply-add: the FMA's stages for floating point (1..16), 1..5 for integers
+of every PE's multiply-add: the FMA's stages for floating point (1..16), 1..7 for integers
 (2: the product is registered before the add; 3: the operands as well; 4, 5: a second
-product / operand register -- the settings for a high clock rate, e.g. ``--stages 5`` gives
-``systolic_ws_16x16_i8_i32_s5``; see :class:`tensorforge.rtl.systolic.IntArith`);
+product / operand register, 6, 7: a third -- the settings for a high clock rate, e.g.
+``--stages 7`` gives ``systolic_ws_16x16_i8_i32_s7``; see :class:`tensorforge.rtl.systolic.IntArith`);
 the output-stationary dataflow needs 1. ``--logic-multipliers N`` builds the multipliers of
 the last N PEs from logic (radix-4 Booth) instead of leaving them to DSP inference -- for a
 device with fewer DSP blocks than PEs (16x16 on ecp5-85k with 156 MULT18X18D:
@@ -74,7 +74,7 @@ register(Generator(
                  lo=1, hi=65536),
         IntParam("stages", 1, "pipeline registers of each PE's multiply-add (floating point: FMA stages; "
                  "integers: 1, 2 = product registered before the add, 3 = operands registered too, "
-                 "4/5 = a second product/operand register; OS needs 1)", lo=1, hi=16),
+                 "4/5 = a second product/operand register, 6/7 = a third; OS needs 1)", lo=1, hi=16),
         ROUNDING,
         IntParam("logic_multipliers", 0, "PEs whose multiplier is built from logic (radix-4 Booth) instead "
                  "of DSP inference: the last N in row-major order (integers only)", lo=0, hi=1 << 20),

@@ -38,6 +38,10 @@ def _target_args(default_seeds):
         (("--max-dsp",), dict(default=None, type=non_negative_int, metavar="N",
                               help="use at most N DSP blocks (default: all of the device); the smallest "
                                    "multipliers beyond them are built from logic, Booth-encoded")),
+        (("--dsp-registers",), dict(action="store_true",
+                                    help="ECP5: move the operand and product registers of each multiplier "
+                                         "into its MULT18X18D before place-and-route (shorter paths when DSP "
+                                         "blocks sit far from their logic)")),
         (("--no-cache",), dict(action="store_true", help="rerun the tools even if build/synth has the result")),
         (("--build-dir",), dict(default="build/synth", metavar="DIR", help="cache/work directory (default build/synth)")),
     ]
@@ -52,7 +56,7 @@ def _target(args):
 
 def _options(args):
     return dict(seeds=args.seeds, freq=args.freq, dsp=not args.no_dsp, cache=not args.no_cache,
-                build_dir=args.build_dir, max_dsp=args.max_dsp)
+                build_dir=args.build_dir, max_dsp=args.max_dsp, dsp_registers=args.dsp_registers)
 
 
 def _cmd_synth(args, gen, params):

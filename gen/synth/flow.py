@@ -25,7 +25,11 @@ run, for one target:
    needs more LUT4/FF/DSP/BRAM/IO than the target has raises
    :class:`DoesNotFit` ("does not fit ecp5-25k: needs 30,211 LUT4, has 24,288")
    without running place-and-route.
-3. nextpnr once per seed with ``--freq`` (default 200 MHz on ECP5, 100 MHz on
+3. Optionally (``dsp_registers=True``, ``--dsp-registers``, ECP5): the operand and
+   product registers next to each MULT18X18D move into the block
+   (:mod:`.dsp_registers`), so that nextpnr does not have to place them next to
+   a DSP that may sit far from the rest of their logic.
+4. nextpnr once per seed with ``--freq`` (default 200 MHz on ECP5, 100 MHz on
    iCE40), ``--timing-allow-fail`` and ``--report``. Fmax is read from the
    report: a missed ``--freq`` is a result, not a failure (nextpnr without
    ``--timing-allow-fail`` exits 1 in that case although routing completed;
@@ -53,6 +57,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from .dsp_registers import PASS_VERSION as DSP_PASS_VERSION, absorb_dsp_registers
 from .reports import (fmax_summary, nextpnr_error, over_capacity, parse_nextpnr_report,
                       parse_utilisation_log, parse_yosys_stat)
 from .targets import Target, get_target
@@ -124,6 +129,7 @@ class SynthResult:
     notes: list = field(default_factory=list)
     tools: dict = field(default_factory=dict)
     build_dir: str = ""
+    dsp_registers: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -335,11 +341,26 @@ def _run_yosys_once(art, wrapper, tgt: Target, dsp: bool, root: Path, tools: dic
     return d, stats
 
 
-def _run_nextpnr(ydir: Path, tgt: Target, freq: float, seed: int, tools: dict, cache: bool) -> dict:
+def _dsp_register_netlist(ydir: Path, top: str) -> tuple[str, dict]:
+    """``netlist_dspreg<version>.json`` next to ``netlist.json``, with the DSP registers
+    absorbed (cached); returns its name and the pass's counts."""
+    out, counts = ydir / f"netlist_dspreg{DSP_PASS_VERSION}.json", ydir / f"dsp_registers{DSP_PASS_VERSION}.json"
+    if not (out.exists() and counts.exists()):
+        netlist = json.loads((ydir / "netlist.json").read_text())
+        stats = absorb_dsp_registers(netlist, top)
+        _atomic_json(out, netlist)
+        _atomic_json(counts, stats)
+    return out.name, json.loads(counts.read_text())
+
+
+def _run_nextpnr(ydir: Path, tgt: Target, freq: float, seed: int, tools: dict, cache: bool,
+                 netlist: str = "netlist.json") -> dict:
     nver = tools.get(f"yowasp-nextpnr-{tgt.family}")
     key = _key({"flow": FLOW_VERSION, "target": tgt.name, "package": tgt.package, "speed": tgt.speed,
-                "freq": freq, "seed": seed, "nextpnr": nver})
-    d = ydir / f"pnr-{tgt.name}-{tgt.package}-{tgt.speed or 'x'}-f{freq:g}-seed{seed}-{key[:8]}"
+                "freq": freq, "seed": seed, "nextpnr": nver,
+                **({"netlist": netlist} if netlist != "netlist.json" else {})})
+    tag = "-dspreg" if netlist != "netlist.json" else ""
+    d = ydir / f"pnr-{tgt.name}-{tgt.package}-{tgt.speed or 'x'}-f{freq:g}-seed{seed}{tag}-{key[:8]}"
     done = d / "result.json"
     report = d / "report.json"
     if cache and done.exists():
@@ -354,7 +375,7 @@ def _run_nextpnr(ydir: Path, tgt: Target, freq: float, seed: int, tools: dict, c
         argv += ["--speed", str(tgt.speed)]
     else:
         argv += ["--pcf-allow-unconstrained"]
-    argv += ["--json", "netlist.json", "--freq", f"{freq:g}", "--seed", str(seed),
+    argv += ["--json", netlist, "--freq", f"{freq:g}", "--seed", str(seed),
              "--report", f"{d.name}/report.json", "--timing-allow-fail", "-q", "-l", f"{d.name}/nextpnr.log"]
     t0 = time.monotonic()
     rc = _run_tool(f"nextpnr-{tgt.family}", argv, ydir, f"{d.name}/nextpnr.out")
@@ -400,15 +421,17 @@ def _seed_list(seeds) -> list:
 def synthesize_artifact(art, target: str | Target = "ecp5-25k", *, seeds=3, freq: float | None = None,
                         package: str | None = None, speed: int | None = None, dsp: bool = True,
                         build_dir="build/synth", cache: bool = True, progress: bool | None = None,
-                        pins_in: int = 8, pins_out: int = 8, max_dsp: int | None = None) -> SynthResult:
+                        pins_in: int = 8, pins_out: int = 8, max_dsp: int | None = None,
+                        dsp_registers: bool = False) -> SynthResult:
     """Synthesize and place-and-route an elaborated core (see module docstring).
 
     ``seeds``: a count N (seeds 1..N) or a list of seeds. ``freq``: nextpnr's
     target in MHz (default per family). ``dsp``: DSP inference (False: every
     multiplier in logic; on iCE40 that gives fully timed paths). ``max_dsp``: use at most this
     many DSP blocks (default: the device's count); multipliers beyond it are built from logic
-    (the smallest ones, Booth-encoded). ``progress``: tqdm bar on stderr
-    (``None``: only on a terminal). Raises :class:`DoesNotFit` or
+    (the smallest ones, Booth-encoded). ``dsp_registers``: ECP5 only, move the registers
+    around each MULT18X18D into it before place-and-route (:mod:`.dsp_registers`).
+    ``progress``: tqdm bar on stderr (``None``: only on a terminal). Raises :class:`DoesNotFit` or
     :class:`SynthError`.
     """
     from tqdm import tqdm
@@ -426,6 +449,10 @@ def synthesize_artifact(art, target: str | Target = "ecp5-25k", *, seeds=3, freq
         raise TypeError(f"dsp must be True or False, not {dsp!r}")
     if max_dsp is not None and (isinstance(max_dsp, bool) or not isinstance(max_dsp, int) or max_dsp < 0):
         raise ValueError(f"max_dsp must be None or an integer >= 0, not {max_dsp!r}")
+    if not isinstance(dsp_registers, bool):
+        raise TypeError(f"dsp_registers must be True or False, not {dsp_registers!r}")
+    if dsp_registers and tgt.family != "ecp5":
+        raise ValueError(f"dsp_registers is for ECP5 targets (MULT18X18D), not {tgt.name}")
     tools = tool_versions(tgt.family)
     wrapper = ooc_wrapper(art.manifest, pins_in=pins_in, pins_out=pins_out)
     root = Path(build_dir) / art.top
@@ -442,10 +469,13 @@ def synthesize_artifact(art, target: str | Target = "ecp5-25k", *, seeds=3, freq
         short = over_capacity(needs, tgt.capacity)
         if short:
             raise DoesNotFit(tgt.name, short, "Yosys estimate, before place-and-route")
+        netlist, dsp_regs = "netlist.json", {}
+        if dsp_registers and dsp:
+            netlist, dsp_regs = _dsp_register_netlist(ydir, wrapper.top)
         runs = []
         for seed in seed_list:
             bar.set_postfix_str(f"nextpnr seed {seed}")
-            runs.append(_run_nextpnr(ydir, tgt, freq, seed, tools, cache))
+            runs.append(_run_nextpnr(ydir, tgt, freq, seed, tools, cache, netlist=netlist))
             bar.update(1)
     finally:
         bar.close()
@@ -461,6 +491,10 @@ def synthesize_artifact(art, target: str | Target = "ecp5-25k", *, seeds=3, freq
             else f"--max-dsp {b['budget']}"
         notes.append(f"more multipliers than {cap}: {b['in_logic']} of {b['multipliers']} multipliers "
                      f"built from LUTs and carry chains (the smallest ones, Booth-encoded)")
+    if dsp_regs:
+        notes.append(f"--dsp-registers: {dsp_regs['input_registers']} MULT18X18D took their operand registers, "
+                     f"{dsp_regs['output_registers']} their product registers "
+                     f"({dsp_regs['ffs_removed']} flip-flops moved into DSP blocks)")
     if any(r["fmax_mhz"] >= r["constraint_mhz"] for r in runs):
         notes.append(f"--freq {freq:g} MHz was met: Fmax may be higher than reported (raise --freq)")
     man = art.manifest
@@ -476,7 +510,7 @@ def synthesize_artifact(art, target: str | Target = "ecp5-25k", *, seeds=3, freq
         runs=[{k: r.get(k) for k in ("seed", "fmax_mhz", "constraint_mhz", "critical_path", "exit_status",
                                      "cached")} for r in runs],
         fmax=fm, critical_path=median_run.get("critical_path"), notes=notes,
-        tools={**tools, "yosys": stats.get("yosys", "")}, build_dir=str(ydir),
+        tools={**tools, "yosys": stats.get("yosys", "")}, build_dir=str(ydir), dsp_registers=dsp_regs,
     )
 
 

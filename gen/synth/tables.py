@@ -23,11 +23,14 @@ __all__ = ["Reference", "REFERENCE_CONFIGS", "TABLE_TARGETS", "reference_tables"
 
 @dataclass(frozen=True)
 class Reference:
-    """A reference configuration: generator name, parameters as command-line text, what it is."""
+    """A reference configuration: generator name, parameters as command-line text, what it is,
+    and ``ecp5_options``: extra :func:`~.flow.synthesize` options for ECP5 targets (e.g.
+    ``{"dsp_registers": True}``)."""
 
     generator: str
     params: dict = field(default_factory=dict)
     description: str = ""
+    ecp5_options: dict = field(default_factory=dict)
 
 
 #: One line per generator family (parameters as on the command line; defaults for the rest).
@@ -54,7 +57,8 @@ def markdown_table(rows: list, *, seeds: int) -> str:
             f"{seeds}; min-max) | Latency | Critical path |")
     out = [head, "|" + "---|" * 10]
     for r in rows:
-        cfg = ", ".join(f"{k}={v}" for k, v in r["params"].items())
+        cfg = ", ".join([f"{k}={v}" for k, v in r["params"].items()]
+                        + [f"--{k.replace('_', '-')}" for k, v in (r.get("options") or {}).items() if v is True])
         if r["status"] != "ok":
             out.append(f"| {r['generator']} | {cfg} | {r['target']} | {r['status']}: {_cell_fit(r['message'])} "
                        f"| | | | | | |")
@@ -95,7 +99,8 @@ def reference_tables(*, out_dir="build/tables", seeds: int = 3, targets=TABLE_TA
             base = {"generator": gen.name, "description": ref.description, "params": shown, "target": target,
                     "top": gen.top(params)}
             try:
-                r = synthesize(gen, params, target, seeds=seeds, progress=progress, build_dir=build_dir)
+                extra = ref.ecp5_options if get_target(target).family == "ecp5" else {}
+                r = synthesize(gen, params, target, seeds=seeds, progress=progress, build_dir=build_dir, **extra)
             except DoesNotFit as exc:
                 rows.append({**base, "status": "does not fit", "message": str(exc)})
                 log(f"tables: {gen.name} {str(exc)}")
@@ -104,7 +109,7 @@ def reference_tables(*, out_dir="build/tables", seeds: int = 3, targets=TABLE_TA
                 rows.append({**base, "status": "failed", "message": str(exc).splitlines()[0]})
                 log(f"tables: {gen.name} on {target} failed: {str(exc).splitlines()[0]}")
                 continue
-            rows.append({**base, "status": "ok", "core": r.core, "fmax": r.fmax, "latency": r.latency,
+            rows.append({**base, "status": "ok", "options": extra, "core": r.core, "fmax": r.fmax, "latency": r.latency,
                          "critical_path": r.critical_path, "optimistic": any("optimistic" in n for n in r.notes),
                          "placed": r.placed, "part": r.part, "package": r.package, "speed": r.speed,
                          "freq_mhz": r.freq_mhz})

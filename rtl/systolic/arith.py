@@ -55,7 +55,7 @@ class IntArith:
     weight_format : IntFormat or None
         Weight format (default: ``in_format``).
     stages : int
-        Pipeline registers of each ``mac`` (``mac_latency`` = stages), 1..5 (default 1).
+        Pipeline registers of each ``mac`` (``mac_latency`` = stages), 1..7 (default 1).
         1: one registered multiply-add, ``r <= c + a*b``.
         2: the product is registered first (``p <= a*b``) and the addend is added in the next
         cycle (``r <= c + p``, ``addend_delay`` = 1): the multiplier -- a DSP block or logic --
@@ -63,12 +63,13 @@ class IntArith:
         3: the operands are registered as well (``a', b' <= a, b``; ``p <= a'*b'``;
         ``r <= c + p``, ``addend_delay`` = 2): nothing but the multiplier between registers
         (in the array the operand register takes the weight-bank selection off the multiplier
-        path). 4 and 5: two product registers, then (5) two operand registers: the extra
-        register lets place-and-route put one register next to a DSP block and the other
-        next to the rest of the PE when the two are far apart (DSP blocks sit in fixed rows
-        of the device); in a multiplier built from logic (``soft``) the first product
-        register sits inside the Booth adder tree instead, halving its logic depth. In general ``stages - 1`` registers, ``(stages - 1) // 2`` on the
-        operands and the rest on the product; ``addend_delay = stages - 1``.
+        path). 4 and 5: two product registers, then (5) two operand registers; 6 and 7: three.
+        The extra registers let place-and-route spread the way between a DSP block and the
+        rest of its PE over several short hops when the two are far apart (DSP blocks sit in
+        fixed rows of the device); in a multiplier built from logic (``soft``) the first
+        product register sits inside the Booth adder tree instead, halving its logic depth.
+        In general ``stages - 1`` registers, ``(stages - 1) // 2`` on the operands and the
+        rest on the product; ``addend_delay = stages - 1``.
         Since the addend is only sampled by the add, a weight-stationary partial sum
         still moves one PE row per cycle; the extra stages lengthen the array's latency by
         ``stages - 1`` cycles, not by ``rows * (stages - 1)``.
@@ -90,8 +91,8 @@ class IntArith:
         for value, name in ((in_format, "in_format"), (weight_format, "weight_format"), (acc_format, "acc_format")):
             if not isinstance(value, IntFormat):
                 raise TypeError(f"{name} must be an IntFormat (e.g. IntFormat(8) for i8), not {value!r}")
-        if not isinstance(stages, int) or isinstance(stages, bool) or stages not in range(1, 6):
-            raise ValueError(f"stages must be an integer between 1 and 5 for integer arithmetic, not {stages!r}")
+        if not isinstance(stages, int) or isinstance(stages, bool) or stages not in range(1, 8):
+            raise ValueError(f"stages must be an integer between 1 and 7 for integer arithmetic, not {stages!r}")
         self._in_format = in_format
         self._weight_format = weight_format
         self._acc_format = acc_format
@@ -277,7 +278,7 @@ class FloatArith:
 
 def arith_for(in_format, acc_format, *, weight_format=None, rounding="rne", stages=1):
     """The strategy for a pair of formats (for the CLI and registry): two IntFormats ->
-    :class:`IntArith` (``stages`` 1..5; ``rounding`` is ignored), two FloatFormats ->
+    :class:`IntArith` (``stages`` 1..7; ``rounding`` is ignored), two FloatFormats ->
     :class:`FloatArith` (``rounding``, ``stages``)."""
     if isinstance(in_format, IntFormat) and isinstance(acc_format, IntFormat):
         return IntArith(in_format=in_format, acc_format=acc_format, weight_format=weight_format, stages=stages)

@@ -11,17 +11,22 @@ from .arith import IntArith
 from .mesh import Mesh, check_dim, check_logic_multipliers
 from .pe import addend_delay, check_arith, check_dataflow, psum_hop
 from ..fp.params import silence_on_error
+from ..output_queue import CreditOutputQueue
 
 __all__ = ["SystolicArray"]
 
 
 def _delay(m, value, n, enable, name, *, reset_less=True):
-    """``value`` delayed by ``n`` registers that load while ``enable`` is high (data registers
-    are ``reset_less``; control bits pass ``reset_less=False``)."""
+    """``value`` delayed by ``n`` registers that load while ``enable`` is high, or every cycle
+    when ``enable`` is None (data registers are ``reset_less``; control bits pass
+    ``reset_less=False``)."""
     for i in range(n):
         reg = Signal.like(value, name=f"{name}_d{i + 1}", reset_less=reset_less)
-        with m.If(enable):
+        if enable is None:
             m.d.sync += reg.eq(value)
+        else:
+            with m.If(enable):
+                m.d.sync += reg.eq(value)
         value = reg
     return value
 
@@ -77,11 +82,19 @@ class SystolicArray(wiring.Component):
         after the previous pass's last beat (the drain is one row per cycle).
 
     Flow control
-        All datapath registers share one enable, ``advance = y.ready | ~y.valid``: with
+        WS: the datapath never stalls (no clock enable on any PE, skew or accumulator
+        register: a global stall enable is a net with tens of thousands of loads, which set
+        Fmax on an FPGA). ``y`` back-pressure is absorbed by a
+        :class:`~tensorforge.rtl.output_queue.CreditOutputQueue` of ``latency + 1`` rows (LUT
+        RAM, bypassed when empty, so the latency is unchanged): an x row is accepted only with
+        a credit, ``x.ready = bank loaded & ((rows in flight or queued < latency + 1) |
+        y.ready)`` -- with ``y.ready`` held high the array takes one row per cycle. Weight
+        loading into a free bank goes on regardless of ``y``; an accepted ``w`` beat is
+        written into its PE row from a register one cycle later (R >= 2).
+        OS: all datapath registers share one enable, ``advance = y.ready | ~y.valid``: with
         ``y.ready`` low the whole array holds (nothing lost or duplicated) and ``x.ready``
-        drops (combinationally from ``y.ready``). WS weight loading into a free bank
-        continues during a stall. Clock domain ``sync`` (ports ``clk``, ``rst``); only control
-        registers are reset.
+        drops (combinationally from ``y.ready``).
+        Clock domain ``sync`` (ports ``clk``, ``rst``); only control registers are reset.
 
     Timing (properties; cycle-exact model: :func:`tensorforge.golden.systolic.cycles`)
         WS: ``latency`` = R*H + C - 1 + A cycles from an x beat to its y beat (A =
@@ -180,54 +193,88 @@ class SystolicArray(wiring.Component):
         m = Module()
         m.submodules.mesh = mesh = Mesh(rows=self._rows, cols=self._cols, arith=self._arith,
                                         dataflow=self._dataflow, logic_multipliers=self._logic_multipliers)
-        advance = Signal()
-        m.d.comb += [mesh.enable.eq(advance), advance.eq(self.y.ready | ~self.y.valid)]
         if self._dataflow == "ws":
-            self._elaborate_ws(m, mesh, advance)
+            m.d.comb += mesh.enable.eq(1)
+            self._elaborate_ws(m, mesh)
         else:
+            advance = Signal()
+            m.d.comb += [mesh.enable.eq(advance), advance.eq(self.y.ready | ~self.y.valid)]
             self._elaborate_os(m, mesh, advance)
         return m
 
     # -- weight-stationary ---------------------------------------------------------------
-    def _elaborate_ws(self, m, mesh, advance):
+    def _elaborate_ws(self, m, mesh):
         # H: cycles per PE row of a partial sum; A: cycles from x to the partial-sum input
         R, C, H, A, a = self._rows, self._cols, psum_hop(self._arith), addend_delay(self._arith), self._arith
         w, x, y = self.w, self.x, self.y
 
         # weight banks: full[b] = tile loaded and not yet finished. After a tile's last x beat,
-        # since[b] counts advance cycles (saturating); that row reaches PE (i, C-1) -- the last
-        # use of row i of the bank -- in advance cycle i*H + C - 1, so load beat i may write
-        # row i from that cycle on (the write lands at the end of the cycle).
+        # since[b] counts cycles (saturating); that row reaches PE (i, C-1) -- the last use of
+        # row i of the bank -- in cycle i*H + C - 1, so load beat i may be accepted from that
+        # cycle on: w.ready = ~full[load_bank] & (since[load_bank] >= load_row*H + C - 1).
         last_use = (R - 1) * H + C - 1
         full = [Signal(name=f"bank{b}_full") for b in range(2)]
         since = [Signal(range(last_use + 2), init=last_use + 1, name=f"bank{b}_since") for b in range(2)]
-        row_free = [Signal(name=f"bank{b}_row_free") for b in range(2)]
         load_bank = Signal()
         load_row = Signal(range(R))
         cur_bank = Signal()
-        use = Signal(range(last_use + 1))
-        m.d.comb += use.eq(load_row * H + C - 1)
-        for b in range(2):
-            m.d.comb += row_free[b].eq(~full[b] & ((since[b] > use) | ((since[b] == use) & advance)))
-        m.d.comb += w.ready.eq(Mux(load_bank, row_free[1], row_free[0]))
+        x_fire = Signal()
+        tile_done = Signal()
         w_fire = Signal()
-        m.d.comb += w_fire.eq(w.valid & w.ready)
-        m.d.comb += mesh.w_in.eq(w.payload.w)
+        # w.ready is that rule evaluated one cycle ahead into a register (same value, cycle for
+        # cycle), so no path runs from the bank counters through the comparison into the w
+        # handshake and the ~40 registers it loads. The comparisons use registers only, for
+        # both possible next load rows and both possible next `since` values; the handshakes
+        # of this cycle only select among them.
+        w_ready = Signal(init=1, name="w_ready")      # after reset every bank row is free
+        m.d.comb += [w.ready.eq(w_ready), w_fire.eq(w.valid & w_ready)]
+        fire_last = Signal()
+        m.d.comb += fire_last.eq(w_fire & (load_row == R - 1))
+        row_after = Mux(load_row == R - 1, 0, load_row + 1)
+        free_next = []
+        for b in range(2):
+            done_b = Signal(name=f"bank{b}_done")
+            m.d.comb += done_b.eq(tile_done & (cur_bank == b))
+            since_inc = Mux(since[b] <= last_use, since[b] + 1, since[b])
+            ge = {}
+            for sname, s_next in (("inc", since_inc), ("restart", 1)):
+                for rname, row in (("same", load_row), ("after", row_after)):
+                    ge[sname, rname] = Signal(name=f"bank{b}_free_{sname}_{rname}")
+                    m.d.comb += ge[sname, rname].eq(s_next >= row * H + C - 1)
+            full_next = Mux(done_b, 0, full[b] | (fire_last & (load_bank == b)))
+            free_same = Mux(done_b, ge["restart", "same"], ge["inc", "same"])
+            free_after = Mux(done_b, ge["restart", "after"], ge["inc", "after"])
+            free_next.append(~full_next & Mux(w_fire, free_after, free_same))
+        m.d.sync += w_ready.eq(Mux(load_bank ^ fire_last, free_next[1], free_next[0]))
+        # The weight write is registered: an accepted beat is written into its PE row one cycle
+        # later, from a register, so the w handshake does not drive the row's ~C*8 load enables
+        # through the routing. Safe: the bank row it replaces is already free one cycle earlier,
+        # and the activation that first uses the last row reaches it (R-1)*H >= 1 cycles after
+        # the bank is marked full. With one row that margin is 0: R == 1 writes at once.
+        w_load = Signal.like(mesh.w_load, name="w_load")
         for r in range(R):
             for b in range(2):
-                m.d.comb += mesh.w_load[r][b].eq(w_fire & (load_bank == b) & (load_row == r))
+                m.d.comb += w_load[r][b].eq(w_fire & (load_bank == b) & (load_row == r))
+        if R > 1:
+            m.d.sync += mesh.w_load.eq(w_load)
+            m.d.sync += mesh.w_in.eq(w.payload.w)
+        else:
+            m.d.comb += [mesh.w_load.eq(w_load), mesh.w_in.eq(w.payload.w)]
         with m.If(w_fire):
             with m.If(load_row == R - 1):
                 m.d.sync += [load_row.eq(0), load_bank.eq(~load_bank)]
             with m.Else():
                 m.d.sync += load_row.eq(load_row + 1)
 
-        x_fire = Signal()
+        depth = R * H + C - 1 + A       # cycles from an x beat to its row at the output stage
+        # the array never stalls: y back-pressure is absorbed by an output queue of depth + 1
+        # rows, and a row enters only with a credit for it (every row takes one; a row whose
+        # sum goes back to the accumulator queue returns it at the output stage)
+        m.submodules.out_queue = queue = CreditOutputQueue(width=len(y.payload.as_value()), depth=depth + 1)
         m.d.comb += [
-            x.ready.eq(Mux(cur_bank, full[1], full[0]) & advance),
+            x.ready.eq(Mux(cur_bank, full[1], full[0]) & queue.can_accept),
             x_fire.eq(x.valid & x.ready),
         ]
-        tile_done = Signal()
         m.d.comb += tile_done.eq(x_fire & x.payload.last)
         with m.If(tile_done):
             m.d.sync += cur_bank.eq(~cur_bank)
@@ -236,23 +283,22 @@ class SystolicArray(wiring.Component):
                 m.d.sync += full[b].eq(1)
             with m.If(tile_done & (cur_bank == b)):
                 m.d.sync += [full[b].eq(0), since[b].eq(1)]
-            with m.Elif(advance & (since[b] <= last_use)):
+            with m.Elif(since[b] <= last_use):
                 m.d.sync += since[b].eq(since[b] + 1)
 
         # input skew: row r is delayed r*H cycles, the bank tag travels with the activation
         for r in range(R):
             m.d.comb += [
-                mesh.x_in[r].eq(_delay(m, x.payload.x[r], r * H, advance, f"x{r}_skew")),
-                mesh.bank_in[r].eq(_delay(m, cur_bank, r * H, advance, f"bank{r}_skew", reset_less=False)),
+                mesh.x_in[r].eq(_delay(m, x.payload.x[r], r * H, None, f"x{r}_skew")),
+                mesh.bank_in[r].eq(_delay(m, cur_bank, r * H, None, f"bank{r}_skew", reset_less=False)),
             ]
-        depth = R * H + C - 1 + A
         flags = Signal(data.StructLayout({"valid": 1, "start": 1, "emit": 1}), name="flags_in")
         m.d.comb += [flags.valid.eq(x_fire), flags.start.eq(x.payload.start), flags.emit.eq(x.payload.emit)]
-        # `ahead` is what the output stage `out` holds after the next advance (depth >= 1)
-        ahead = _delay(m, flags, depth - 1, advance, "flags", reset_less=False)
-        out = _delay(m, ahead, 1, advance, "flags_out", reset_less=False)
+        # `ahead` is what the output stage `out` holds in the next cycle (depth >= 1)
+        ahead = _delay(m, flags, depth - 1, None, "flags", reset_less=False)
+        out = _delay(m, ahead, 1, None, "flags_out", reset_less=False)
         # output de-skew: column c is delayed C-1-c cycles
-        psum = [_delay(m, mesh.psum_out[c], C - 1 - c, advance, f"psum{c}_deskew") for c in range(C)]
+        psum = [_delay(m, mesh.psum_out[c], C - 1 - c, None, f"psum{c}_deskew") for c in range(C)]
 
         # accumulator queue (one entry = one row of C partial sums). The head entry is kept in
         # a register (`head`), loaded one cycle before it is used from the memory's synchronous
@@ -276,13 +322,18 @@ class SystolicArray(wiring.Component):
         pop = Signal()
         pop_ahead = Signal()
         m.d.comb += [
-            y.valid.eq(out.valid & out.emit),
-            y.payload.y.eq(total),
+            queue.accept.eq(x_fire),
+            queue.retire.eq(push),
+            queue.result_valid.eq(out.valid & out.emit),
+            queue.result.eq(total.as_value()),
+            y.valid.eq(queue.o.valid),
+            y.payload.eq(queue.o.payload),
+            queue.o.ready.eq(y.ready),
             push.eq(out.valid & ~out.emit),
             pop.eq(out.valid & ~out.start),
             pop_ahead.eq(ahead.valid & ~ahead.start),
             wr.data.eq(total),
-            wr.en.eq(push & advance),
+            wr.en.eq(push),
         ]
 
         def incr(ptr):
@@ -292,18 +343,14 @@ class SystolicArray(wiring.Component):
         m.d.comb += [
             rptr_next.eq(Mux(pop, incr(rptr), rptr)),
             wr.addr.eq(wptr),
-            rd.en.eq(advance),
             # the head index one cycle later: rd.data is loaded into `head` next cycle
             rd.addr.eq(Mux(pop_ahead, incr(rptr_next), rptr_next)),
         ]
-        with m.If(advance):
-            m.d.sync += head.eq(rd.data)
-            with m.If(wr.en & (wptr == rptr_next)):
-                m.d.sync += head.eq(total)
-        with m.If(push & advance):
+        m.d.sync += [head.eq(rd.data), rptr.eq(rptr_next)]
+        with m.If(wr.en & (wptr == rptr_next)):
+            m.d.sync += head.eq(total)
+        with m.If(push):
             m.d.sync += wptr.eq(incr(wptr))
-        with m.If(advance):
-            m.d.sync += rptr.eq(rptr_next)
 
     # -- output-stationary ---------------------------------------------------------------
     def _elaborate_os(self, m, mesh, advance):

@@ -47,7 +47,8 @@ class Mesh(wiring.Component):
         ``rows*cols - D`` keeps the rest on DSPs. Needs a strategy with
         ``soft_multiplier_support`` when > 0.
 
-    Ports (all registers load only while ``enable`` is high, except the WS weight load)
+    Ports (all registers load only while ``enable`` is high, except the WS weight load;
+    :class:`.array.SystolicArray` ties ``enable`` high for WS)
         WS: ``x_in[r]``, ``bank_in[r]`` (left edge); ``w_in[c]`` is offered to every PE of
         column c and bit b of ``w_load[r]`` writes it into weight bank b of row r;
         ``psum_out[c]`` (bottom edge; the top

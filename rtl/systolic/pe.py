@@ -58,7 +58,8 @@ class PE(wiring.Component):
         Build this PE's multiplier from logic (``arith.mac(..., soft=True)``; needs a strategy
         with ``soft_multiplier_support``), default False: ``a * b``, left to DSP inference.
 
-    All registers load only while ``enable`` is high (the array's global stall).
+    All registers load only while ``enable`` is high (the array's global stall; the
+    weight-stationary array ties it high, its datapath never stalls).
 
     Weight-stationary ports
         ``x_in``/``bank_in`` -> registered -> ``x_out``/``bank_out`` (activation and the weight

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ...golden.formats import FP32
 from ..fp.params import silence_on_error
+from ..output_queue import CreditOutputQueue
 from .dot_product_add import FLAG_WIDTH, DotProductAdd
 
 __all__ = ["MMA", "DIM_MAX"]
@@ -56,14 +56,13 @@ class MMA(wiring.Component):
     Flow control (``stages >= 1``): the lanes never stall. Their pipelines advance every
     cycle (``o.ready`` of every lane is tied high, so their registers need no clock enable:
     a stall enable would be a net of ~700 loads per lane spread over the whole array, the
-    critical path of a 16-lane block on ECP5). Back-pressure is absorbed by an output FIFO of
-    ``stages + 1`` blocks (LUT RAM, first word fall-through) with a bypass: when it is empty
-    a lane result goes straight to ``o`` (so the latency stays ``stages``), otherwise
-    results queue behind its head. ``i.ready`` is ``(blocks in flight or queued < stages +
-    1) | o.ready`` (a registered count; when it is full a queued block is on ``o``, so with
-    ``o.ready`` one leaves as one enters): with ``o.ready`` high ``i.ready`` is high, one block
-    per cycle, as for every stream core. Nothing is lost or duplicated,
-    and a stalled output keeps its valid and payload. ``stages == 0``: a combinational
+    critical path of a 16-lane block on ECP5). Back-pressure is absorbed by a
+    :class:`~tensorforge.rtl.output_queue.CreditOutputQueue` of ``stages + 1`` blocks (LUT
+    RAM FIFO with a bypass: when it is empty a lane result goes straight to ``o``, so the
+    latency stays ``stages``). ``i.ready`` is ``(blocks in flight or queued < stages + 1) |
+    o.ready`` (a registered count): with ``o.ready`` high ``i.ready`` is high, one block per
+    cycle, as for every stream core. Nothing is lost or duplicated, and a stalled output
+    keeps its valid and payload. ``stages == 0``: a combinational
     block, ``o.valid = i.valid`` and ``i.ready = o.ready``.
     """
 
@@ -138,28 +137,17 @@ class MMA(wiring.Component):
             mod.d.comb += [self.i.ready.eq(first.i.ready), self.o.valid.eq(first.o.valid),
                            self.o.payload.eq(result)]
             return mod
-        # free-running lanes + output FIFO with bypass + credit count
-        depth = self._stages + 1
-        accept = Signal(name="accept")
-        take = Signal(name="take")
+        # free-running lanes + output queue with bypass and credit count
+        mod.submodules.out_queue = queue = CreditOutputQueue(width=len(result.as_value()), depth=self._stages + 1)
         for _, _, lane in lanes:
-            mod.d.comb += [lane.i.valid.eq(accept), lane.o.ready.eq(1)]
-        occupancy = Signal(range(depth + 1), name="occupancy")    # blocks in the lanes or queued
-        # full (stages + 1 blocks) means one is queued, so o.valid is high: with o.ready it
-        # leaves this cycle and a new block may enter (initiation interval 1 under o.ready)
-        mod.d.comb += [self.i.ready.eq((occupancy < depth) | self.o.ready),
-                       accept.eq(self.i.valid & self.i.ready)]
-        mod.d.sync += occupancy.eq(occupancy + accept - take)
-        fifo = SyncFIFO(width=len(result.as_value()), depth=depth)
-        mod.submodules.out_fifo = fifo
-        queued = fifo.r_rdy
+            mod.d.comb += [lane.i.valid.eq(queue.accept), lane.o.ready.eq(1)]
         mod.d.comb += [
-            self.o.valid.eq(queued | first.o.valid),
-            self.o.payload.eq(Mux(queued, fifo.r_data, result.as_value())),
-            take.eq(self.o.valid & self.o.ready),
-            fifo.r_en.eq(queued & self.o.ready),
-            # a lane result is queued unless it leaves at once through the bypass
-            fifo.w_en.eq(first.o.valid & (queued | ~self.o.ready)),
-            fifo.w_data.eq(result.as_value()),
+            self.i.ready.eq(queue.can_accept),
+            queue.accept.eq(self.i.valid & queue.can_accept),
+            queue.result_valid.eq(first.o.valid),
+            queue.result.eq(result.as_value()),
+            self.o.valid.eq(queue.o.valid),
+            self.o.payload.eq(queue.o.payload),
+            queue.o.ready.eq(self.o.ready),
         ]
         return mod

@@ -17,20 +17,16 @@ the deep runs happen in Verilator (tests/sim).
 
 from __future__ import annotations
 
-import os
-import random
-
 import numpy as np
-from amaranth.hdl import Module, Signal
-from amaranth.sim import Simulator
 
 from tensorforge.golden import fp as gfp
 
+from stream_harness import drive_stream, fields_of, pack, unpack, vector_count as _vector_count
+
 
 def vector_count(default: int) -> int:
-    """``default`` scaled by TF_VECTORS (default 1000 = the CI size): TF_VECTORS=10000 gives 10x."""
-    scale = int(os.environ.get("TF_VECTORS", "1000"))
-    return max(16, default * scale // 1000)
+    """``default`` scaled by TF_VECTORS (default 1000 = the CI size), at least 16."""
+    return _vector_count(default, minimum=16)
 
 
 def special_values(fmt) -> list[int]:
@@ -84,64 +80,13 @@ def near_cancelling_addends(a, b, in_format, acc_format, rng, rounding="rne") ->
 
 def run_stream(core, payloads: dict, *, seed: int, p_valid: float = 0.75, p_ready: float = 0.75):
     """Stream ``payloads`` (field -> sequence of ints) through ``core`` and return a list of
-    (d, flags) in output order. Random input gaps (valid low with probability 1 - p_valid)
-    and random back-pressure (ready low with probability 1 - p_ready). The bench obeys the
-    stream rules as a source (valid held with a stable payload until accepted) and checks
-    that the core does too (output valid and payload stable while stalled)."""
-    fields = list(payloads)
-    n = len(payloads[fields[0]])
-    rows = [{f: int(payloads[f][k]) for f in fields} for k in range(n)]
-    top = Module()
-    top.submodules.dut = core
-    heartbeat = Signal()                      # gives stages=0 cores a clock domain to tick
-    top.d.sync += heartbeat.eq(~heartbeat)
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    outputs = []
-    errors = []
-
-    async def bench(ctx):
-        rng = random.Random(seed)
-        sent = 0
-        cycles = 0
-        stalled = None
-        valid = False
-        while len(outputs) < n:
-            # a stream source keeps valid (and its payload) until the transfer happens
-            if not valid:
-                valid = sent < n and rng.random() < p_valid
-            ready = rng.random() < p_ready
-            ctx.set(core.i.valid, valid)
-            if sent < n:
-                ctx.set(core.i.payload, rows[sent])
-            ctx.set(core.o.ready, ready)
-            o_valid = ctx.get(core.o.valid)
-            if o_valid:
-                out = ctx.get(core.o.payload)
-                word = (int(out.d), int(out.flags))
-                if stalled is not None and stalled != word:
-                    errors.append(f"cycle {cycles}: output changed while stalled: {stalled} -> {word}")
-                if ready:
-                    outputs.append(word)
-                    stalled = None
-                else:
-                    stalled = word
-            elif stalled is not None:
-                errors.append(f"cycle {cycles}: output valid dropped while stalled")
-                stalled = None
-            if valid and ctx.get(core.i.ready):
-                sent += 1
-                valid = False
-            await ctx.tick()
-            cycles += 1
-            if cycles > 20 * n + 100:
-                errors.append(f"timeout after {cycles} cycles: {sent} sent, {len(outputs)} received")
-                break
-
-    sim.add_testbench(bench)
-    sim.run()
-    assert not errors, f"seed {seed}: " + "; ".join(errors[:5])
-    return outputs
+    (d, flags) in output order, with random input gaps and back-pressure
+    (``stream_harness.drive_stream``, which also checks the stream contract)."""
+    fin, fout = fields_of(core.i), fields_of(core.o)
+    n = len(next(iter(payloads.values())))
+    words = [pack(fin, payloads, k) for k in range(n)]
+    outputs = drive_stream(core, words, seed=seed, p_valid=p_valid, p_ready=p_ready)
+    return [(fields["d"], fields["flags"]) for fields in (unpack(fout, w) for w in outputs)]
 
 
 def check(outputs, expected_bits, expected_flags, inputs: dict, *, seed: int, label: str):

@@ -340,7 +340,7 @@ def test_int8_stages_ws_exact_and_cycles(M, K, N, rows, cols, stages):
                    seed=M * 1000 + K * 10 + N + 7 * stages)
 
 
-@pytest.mark.parametrize("stages", [2, 3, 4, 5])
+@pytest.mark.parametrize("stages", [2, 3, 4, 5, 7])
 def test_int_stages_other_widths_and_chunks(stages):
     # product narrower than, wider than and as wide as the accumulator
     for seed, arith in enumerate([
@@ -379,7 +379,8 @@ def test_int_stages_random_stalls(seed, stages):
 
 
 def test_int_stages_structure():
-    for stages, tag in ((1, "i8_i32"), (2, "i8_i32_s2"), (3, "i8_i32_s3"), (4, "i8_i32_s4"), (5, "i8_i32_s5")):
+    for stages, tag in ((1, "i8_i32"), (2, "i8_i32_s2"), (3, "i8_i32_s3"), (4, "i8_i32_s4"), (5, "i8_i32_s5"),
+                       (7, "i8_i32_s7")):
         a = IntArith(stages=stages)
         assert (a.stages, a.mac_latency, a.addend_delay, a.tag) == (stages, stages, stages - 1, tag)
         assert arith_for(INT8, INT32, stages=stages).tag == tag
@@ -405,6 +406,11 @@ def test_int_stages_structure():
                 "reg [7:0] mac_a2;"):
         assert reg in v5.replace(" = 16'h0000;", ";").replace(" = 8'h00;", ";")
     assert "mac_product3" not in v5 and "mac_b3" not in v5
+    # stages 7: three of each
+    v7 = verilog.convert(PE(arith=IntArith(stages=7), dataflow="ws"), name="pe_s7", emit_src=False)
+    for reg in ("reg [15:0] mac_product3;", "reg [7:0] mac_b3;", "reg [7:0] mac_a3;"):
+        assert reg in v7.replace(" = 16'h0000;", ";").replace(" = 8'h00;", ";")
+    assert "mac_product4" not in v7 and "mac_b4" not in v7
     # a multiplier built from logic keeps the register count: the first product register is
     # inside the Booth tree
     v5s = verilog.convert(PE(arith=IntArith(stages=5), dataflow="ws", soft_multiplier=True), name="pe_s5s",
@@ -414,8 +420,8 @@ def test_int_stages_structure():
 
 
 def test_int_stages_errors():
-    for bad in (0, 6, True, 2.0, "2"):
-        with pytest.raises(ValueError, match=rf"^stages must be an integer between 1 and 5 for integer arithmetic, "
+    for bad in (0, 8, True, 2.0, "2"):
+        with pytest.raises(ValueError, match=rf"^stages must be an integer between 1 and 7 for integer arithmetic, "
                                              rf"not {bad!r}$"):
             IntArith(stages=bad)
     for stages in (2, 3, 5):

@@ -1,8 +1,8 @@
 """Shared harness for the tensor-core RTL tests (tests/rtl/test_tensor_*.py).
 
 - :func:`run_stream` drives any stream core (``i``/``o``) in the Amaranth simulator with
-  random input gaps and random output back-pressure. Payloads are packed and unpacked
-  by the manifest's field list (``a[0]``, ``c``, ``d[1][0]``...), so the same harness
+  random input gaps and random output back-pressure (``stream_harness.drive_stream``).
+  Payloads are packed and unpacked by the manifest's field list (``a[0]``, ``c``, ``d[1][0]``...), so the same harness
   serves DotProductAdd and MMA; it checks the stream contract (a stalled output keeps
   valid and payload) and returns the output fields in order.
 - :func:`check` compares against expected field arrays and prints the seed and the
@@ -12,36 +12,9 @@
 
 from __future__ import annotations
 
-import os
-import random
-
 import numpy as np
-from amaranth.hdl import Module, Signal
-from amaranth.sim import Simulator
 
-from tensorforge.gen.manifest import payload_fields
-
-
-def vector_count(default: int) -> int:
-    """``default`` scaled by TF_VECTORS (default 1000 = the CI size): TF_VECTORS=10000 gives 10x."""
-    scale = int(os.environ.get("TF_VECTORS", "1000"))
-    return max(8, default * scale // 1000)
-
-
-def fields_of(port):
-    """[(name, offset, width)] of a stream's payload."""
-    return payload_fields(port.payload.shape())
-
-
-def pack(fields, values: dict, idx: int) -> int:
-    word = 0
-    for name, off, width in fields:
-        word |= (int(values[name][idx]) & ((1 << width) - 1)) << off
-    return word
-
-
-def unpack(fields, word: int) -> dict:
-    return {name: (word >> off) & ((1 << width) - 1) for name, off, width in fields}
+from stream_harness import drive_stream, fields_of, pack, unpack, vector_count  # noqa: F401 (re-exported)
 
 
 def run_stream(core, inputs: dict, *, seed: int, p_valid: float = 0.8, p_ready: float = 0.8):
@@ -50,54 +23,8 @@ def run_stream(core, inputs: dict, *, seed: int, p_valid: float = 0.8, p_ready: 
     fin, fout = fields_of(core.i), fields_of(core.o)
     n = len(next(iter(inputs.values())))
     words = [pack(fin, inputs, k) for k in range(n)]
-    top = Module()
-    top.submodules.dut = core
-    heartbeat = Signal()
-    top.d.sync += heartbeat.eq(~heartbeat)
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    outputs, errors = [], []
-    i_payload, o_payload = core.i.payload.as_value(), core.o.payload.as_value()
-
-    async def bench(ctx):
-        rng = random.Random(seed)
-        sent = cycles = 0
-        stalled = None
-        valid = False
-        while len(outputs) < n:
-            if not valid:
-                valid = sent < n and rng.random() < p_valid
-            ready = rng.random() < p_ready
-            ctx.set(core.i.valid, valid)
-            if sent < n:
-                ctx.set(i_payload, words[sent])
-            ctx.set(core.o.ready, ready)
-            if ctx.get(core.o.valid):
-                word = ctx.get(o_payload)
-                if stalled is not None and stalled != word:
-                    errors.append(f"cycle {cycles}: output changed while stalled")
-                if ready:
-                    outputs.append(word)
-                    stalled = None
-                else:
-                    stalled = word
-            elif stalled is not None:
-                errors.append(f"cycle {cycles}: output valid dropped while stalled")
-                stalled = None
-            if valid and ctx.get(core.i.ready):
-                sent += 1
-                valid = False
-            await ctx.tick()
-            cycles += 1
-            if cycles > 20 * n + 200:
-                errors.append(f"timeout after {cycles} cycles: {sent} sent, {len(outputs)} received")
-                break
-
-    sim.add_testbench(bench)
-    sim.run()
-    assert not errors, f"seed {seed}: " + "; ".join(errors[:5])
-    out = {name: np.array([unpack(fout, w)[name] for w in outputs], dtype=object) for name, _, _ in fout}
-    return out
+    outputs = drive_stream(core, words, seed=seed, p_valid=p_valid, p_ready=p_ready)
+    return {name: np.array([unpack(fout, w)[name] for w in outputs], dtype=object) for name, _, _ in fout}
 
 
 def check(got: dict, expected: dict, inputs: dict, *, seed: int, label: str):

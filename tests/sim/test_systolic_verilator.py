@@ -54,7 +54,8 @@ CONFIGS = [
      [(40, 37, 35), (64, 64, 64)],
      [(24, 20, 18)]),
     # pipelined multiply-add (IntArith stages 2: registered product; 5: two operand and two
-    # product registers) and multipliers built from logic (the last N PEs, radix-4 Booth)
+    # product registers; 7 (slow tier): three each) and multipliers built from logic (the last
+    # N PEs, radix-4 Booth)
     ("ws_4x4_i8_s2", dict(rows=4, cols=4, dataflow="ws", stages=2, **I8),
      [(4, 4, 4), (1, 1, 1), (5, 7, 9), (33, 10, 6), (3, 17, 5), (300, 6, 5)],
      [(21, 9, 7)]),
@@ -69,7 +70,7 @@ CONFIGS = [
 #: the configuration synthesized for the ecp5-85k performance target (156 MULT18X18D + 100
 #: multipliers in logic); its Verilator build takes several minutes, so it is in the slow tier
 SLOW_CONFIGS = [
-    ("ws_16x16_i8_s5_lm100", dict(rows=16, cols=16, dataflow="ws", stages=5, logic_multipliers=100, **I8),
+    ("ws_16x16_i8_s7_lm100", dict(rows=16, cols=16, dataflow="ws", stages=7, logic_multipliers=100, **I8),
      [(40, 37, 35), (64, 64, 64), (1, 16, 16)],
      [(24, 20, 18)]),
 ]
@@ -181,7 +182,7 @@ def test_registry_tops_and_params():
      "the output-stationary dataflow needs arith.mac_latency == 1 (the accumulator loops through the "
      "multiply-add), not 2"),
     (["--acc-depth", "0"], "--acc-depth must be an integer between 1 and 65536, not 0"),
-    (["--stages", "6"], "stages must be an integer between 1 and 5 for integer arithmetic, not 6"),
+    (["--stages", "8"], "stages must be an integer between 1 and 7 for integer arithmetic, not 8"),
     (["--logic-multipliers", "17"], "logic_multipliers must be an integer between 0 and rows*cols (16), not 17"),
     (["--dataflow", "os", "--stages", "2"], "the output-stationary dataflow needs arith.mac_latency == 1 (the "
      "accumulator loops through the multiply-add), not 2"),

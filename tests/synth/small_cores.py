@@ -100,3 +100,36 @@ def delay_generator():
 
 def delay_artifact(width, depth):
     return elaborate(delay_generator(), {"width": width, "depth": depth})
+
+
+class FreeRunningMultiply(wiring.Component):
+    """``o = a * b`` (unsigned, ``width`` bits each) with free-running registers: operands,
+    product and valid load every cycle (test only: ``i.ready`` is always high and ``o.ready``
+    is ignored). Latency 2; the registers around the multiplier carry no clock enable, so
+    ``--dsp-registers`` can move them into the MULT18X18D."""
+
+    def __init__(self, *, width=16):
+        self.width = width
+        layout = data.StructLayout({"a": width, "b": width})
+        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(2 * width))})
+        self.latency = 2
+        self.initiation_interval = 1
+
+    def elaborate(self, platform):
+        m = Module()
+        a, b = Signal(self.width, name="a_reg"), Signal(self.width, name="b_reg")
+        v1, v2 = Signal(), Signal()
+        product = Signal(2 * self.width, name="product_reg")
+        m.d.comb += self.i.ready.eq(1)
+        m.d.sync += [a.eq(self.i.payload.a), b.eq(self.i.payload.b), v1.eq(self.i.valid),
+                     product.eq(a * b), v2.eq(v1)]
+        m.d.comb += [self.o.payload.eq(product), self.o.valid.eq(v2)]
+        return m
+
+
+def free_running_multiply_artifact(width=16):
+    gen = Generator(name="test_frmul", summary="test free-running multiply",
+                    build=lambda width: FreeRunningMultiply(width=width),
+                    params=(IntParam("width", 16, "bits", lo=1, hi=18),),
+                    top=lambda p: f"test_frmul_w{p['width']}")
+    return elaborate(gen, {"width": width})

@@ -14,7 +14,7 @@ from tensorforge.gen.synth import flow
 from tensorforge.gen.synth.flow import ICE40_DSP_NOTE, DoesNotFit, SynthError, synthesize_artifact
 from tensorforge.gen.synth.targets import get_target
 
-from small_cores import artifact, delay_artifact, delay_generator, generator
+from small_cores import artifact, delay_artifact, delay_generator, free_running_multiply_artifact, generator
 
 
 @pytest.fixture
@@ -136,6 +136,24 @@ def test_max_dsp_caps_the_dsps_and_booth_maps_the_rest(build_dir):
     assert "Mapping cell" in (Path(r.build_dir) / "yosys.log").read_text()
 
 
+@pytest.mark.synth
+def test_dsp_registers_move_into_the_mult18x18d(build_dir):
+    # a free-running 16x16 multiply: both operand registers and the product register go into
+    # the MULT18X18D; nextpnr times the registered block (Fmax from its database, so only
+    # plausibility is checked) and the fabric keeps 64 flip-flops fewer
+    art = free_running_multiply_artifact()
+    plain = synthesize_artifact(art, "ecp5-25k", seeds=1, build_dir=build_dir, progress=False)
+    r = synthesize_artifact(art, "ecp5-25k", seeds=1, build_dir=build_dir, progress=False, dsp_registers=True)
+    assert r.dsp_registers == {"dsp": 1, "input_registers": 1, "output_registers": 1, "ffs_removed": 64}
+    assert any(n.startswith("--dsp-registers: 1 MULT18X18D took their operand registers, 1 their product "
+                            "registers (64 flip-flops moved into DSP blocks)") for n in r.notes), r.notes
+    assert plain.dsp_registers == {} and r.placed["DSP"]["used"] == 1
+    assert r.placed["FF"]["used"] == plain.placed["FF"]["used"] - 64
+    assert 50 <= r.fmax["median"] <= 500
+    with pytest.raises(ValueError, match="dsp_registers is for ECP5 targets"):
+        synthesize_artifact(art, "ice40-up5k", seeds=1, build_dir=build_dir, progress=False, dsp_registers=True)
+
+
 def test_soft_multipliers_go_through_booth():
     script = flow._yosys_script("ecp5", "core", "top", True, soft_muls=True).splitlines()
     assert script.index("booth") == script.index("chtype -set $mul t:$__tf_soft_mul") + 1
@@ -237,7 +255,8 @@ def test_reference_tables(monkeypatch, build_dir, tmp_path):
     logs = []
     # (both configurations are in the module's build cache when the earlier tests ran)
     out = reference_tables(out_dir=tmp_path, seeds=1, targets=("ice40-up5k",), build_dir=build_dir,
-                           configs=[Reference("test_muladd", {}, "one lane"),
+                           configs=[Reference("test_muladd", {}, "one lane",   # ECP5 options: not on iCE40
+                                              ecp5_options={"dsp_registers": True}),
                                     Reference("test_delay", {"width": "64", "depth": "100"}, "too many FF"),
                                     Reference("no_such_family", {}, "not yet")],
                            log=logs.append)
@@ -249,4 +268,4 @@ def test_reference_tables(monkeypatch, build_dir, tmp_path):
                      r"has 5,280 \(Yosys estimate, before place-and-route\)", md), md
     assert "make tables" in md and "Not in the table: no_such_family: not registered." in md
     data = json.loads((tmp_path / "reference.json").read_text())
-    assert data["rows"][0]["core"]["DSP"] == 1 and data["seeds"] == 1
+    assert data["rows"][0]["core"]["DSP"] == 1 and data["seeds"] == 1 and data["rows"][0]["options"] == {}
