@@ -39,8 +39,9 @@ REFERENCE_CONFIGS = [
     Reference("mma", {"semantics": "volta"}, "4x4x4 MMA, Volta semantics (64 multiplies/cycle)"),
     Reference("flexdot", {}, "flexpoint flex16+5 dot product, defaults"),
     Reference("systolic", {"rows": "16", "cols": "16", "dataflow": "ws", "in_format": "i8", "acc_format": "i32",
-                           "stages": "5", "logic_multipliers": "100"},
-              "16x16 int8 weight-stationary systolic array (256 MACs/cycle; 156 multipliers in DSPs, 100 in logic)"),
+                           "stages": "7", "logic_multipliers": "100"},
+              "16x16 int8 weight-stationary systolic array (256 MACs/cycle; 156 multipliers in DSPs, 100 in logic)",
+              ecp5_options={"dsp_registers": True}),
     Reference("eie_pe", {}, "EIE processing element, defaults"),
 ]
 

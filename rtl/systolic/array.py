@@ -346,8 +346,15 @@ class SystolicArray(wiring.Component):
             # the head index one cycle later: rd.data is loaded into `head` next cycle
             rd.addr.eq(Mux(pop_ahead, incr(rptr_next), rptr_next)),
         ]
+        # the forwarding decision (a write to the entry `head` loads next) selects among the
+        # C*acc_width bits of `head`: it is computed a cycle ahead into a register from the
+        # next cycle's pointers and flags, so that wide select starts at a flip-flop
+        forward = Signal(name="acc_forward")     # == wr.en & (wptr == rptr_next), this cycle
+        push_ahead = Signal()
+        m.d.comb += push_ahead.eq(ahead.valid & ~ahead.emit)
+        m.d.sync += forward.eq(push_ahead & (Mux(push, incr(wptr), wptr) == rd.addr))
         m.d.sync += [head.eq(rd.data), rptr.eq(rptr_next)]
-        with m.If(wr.en & (wptr == rptr_next)):
+        with m.If(forward):
             m.d.sync += head.eq(total)
         with m.If(push):
             m.d.sync += wptr.eq(incr(wptr))
