@@ -339,25 +339,33 @@ class SystolicArray(wiring.Component):
         def incr(ptr):
             return Mux(ptr == self._acc_depth - 1, 0, ptr + 1)
 
+        # rptr + 1 and rptr + 2 (wptr + 1) are kept in registers, so the block RAM read
+        # address is a select among flip-flops, not two increments deep
+        D = self._acc_depth
+        rptr_p1 = Signal.like(rptr, init=1 % D, name="rptr_p1")
+        rptr_p2 = Signal.like(rptr, init=2 % D, name="rptr_p2")
+        wptr_p1 = Signal.like(wptr, init=1 % D, name="wptr_p1")
         rptr_next = Signal.like(rptr)       # head index after this cycle
         m.d.comb += [
-            rptr_next.eq(Mux(pop, incr(rptr), rptr)),
+            rptr_next.eq(Mux(pop, rptr_p1, rptr)),
             wr.addr.eq(wptr),
             # the head index one cycle later: rd.data is loaded into `head` next cycle
-            rd.addr.eq(Mux(pop_ahead, incr(rptr_next), rptr_next)),
+            rd.addr.eq(Mux(pop_ahead, Mux(pop, rptr_p2, rptr_p1), rptr_next)),
         ]
+        with m.If(pop):
+            m.d.sync += [rptr_p1.eq(rptr_p2), rptr_p2.eq(incr(rptr_p2))]
         # the forwarding decision (a write to the entry `head` loads next) selects among the
         # C*acc_width bits of `head`: it is computed a cycle ahead into a register from the
         # next cycle's pointers and flags, so that wide select starts at a flip-flop
         forward = Signal(name="acc_forward")     # == wr.en & (wptr == rptr_next), this cycle
         push_ahead = Signal()
         m.d.comb += push_ahead.eq(ahead.valid & ~ahead.emit)
-        m.d.sync += forward.eq(push_ahead & (Mux(push, incr(wptr), wptr) == rd.addr))
+        m.d.sync += forward.eq(push_ahead & (Mux(push, wptr_p1, wptr) == rd.addr))
         m.d.sync += [head.eq(rd.data), rptr.eq(rptr_next)]
         with m.If(forward):
             m.d.sync += head.eq(total)
         with m.If(push):
-            m.d.sync += wptr.eq(incr(wptr))
+            m.d.sync += [wptr.eq(wptr_p1), wptr_p1.eq(incr(wptr_p1))]
 
     # -- output-stationary ---------------------------------------------------------------
     def _elaborate_os(self, m, mesh, advance):

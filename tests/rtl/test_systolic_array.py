@@ -177,6 +177,9 @@ def test_int8_gemm_exact_and_cycles(M, K, N, rows, cols, dataflow):
 def test_ws_small_acc_depth_chunks_m():
     # M = 7 with acc_depth = 3: chunks of 3, 3, 1 rows, each through all K tiles
     check_int_gemm(7, 9, 5, rows=4, cols=3, dataflow="ws", acc_depth=3, seed=11)
+    # queue pointers wrapping every entry or every other one (read pointer +1/+2 registers)
+    for depth in (1, 2):
+        check_int_gemm(5, 9, 4, rows=4, cols=3, dataflow="ws", acc_depth=depth, seed=20 + depth)
 
 
 @pytest.mark.parametrize("dataflow", ["ws", "os"])
