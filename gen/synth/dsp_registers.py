@@ -35,6 +35,8 @@ __all__ = ["absorb_dsp_registers", "PASS_VERSION"]
 PASS_VERSION = 2
 
 _CONST = ("0", "1", "x", "z")
+#: the block's register selections; a DSP with any of them set is left alone
+_REG_CLOCKS = ("REG_INPUTA_CLK", "REG_INPUTB_CLK", "REG_INPUTC_CLK", "REG_PIPELINE_CLK", "REG_OUTPUT_CLK")
 
 
 def _plain_ff(cell, clock=None):
@@ -78,13 +80,13 @@ def absorb_dsp_registers(netlist: dict, top: str) -> dict:
     for name, cell in cells.items():
         dirs = cell.get("port_directions", {})
         for port, bits in cell.get("connections", {}).items():
-            for i, bit in enumerate(bits):
+            for bit in bits:
                 if bit in _CONST:
                     continue
                 if dirs.get(port) == "output":
                     drivers[bit] = (name, port)
                 else:
-                    loads.setdefault(bit, []).append((name, port, i))
+                    loads.setdefault(bit, []).append((name, port))
     port_bits = {b for p in mod.get("ports", {}).values() for b in p.get("bits", []) if b not in _CONST}
     stats = {"dsp": 0, "input_registers": 0, "output_registers": 0, "ffs_removed": 0}
     removed = set()
@@ -107,8 +109,7 @@ def absorb_dsp_registers(netlist: dict, top: str) -> dict:
         if dsp.get("type") != "MULT18X18D":
             continue
         par = dsp.setdefault("parameters", {})
-        if any(str(par.get(k, "NONE")).strip() != "NONE" for k in ("REG_INPUTA_CLK", "REG_INPUTB_CLK", "REG_INPUTC_CLK",
-                                                       "REG_PIPELINE_CLK", "REG_OUTPUT_CLK")):
+        if any(str(par.get(k, "NONE")).strip() != "NONE" for k in _REG_CLOCKS):
             continue
         conn = dsp["connections"]
         clock = None
@@ -160,9 +161,9 @@ def absorb_dsp_registers(netlist: dict, top: str) -> dict:
                 d_bit = cells[ff]["connections"]["DI"][0]
                 q_bit = conn[pin][0]
                 conn[pin] = [d_bit]
-                loads[q_bit] = [u for u in loads[q_bit] if not (u[0] == name and u[1] == pin)]
+                loads[q_bit] = [u for u in loads[q_bit] if u != (name, pin)]
                 if d_bit not in _CONST:
-                    loads.setdefault(d_bit, []).append((name, pin, 0))
+                    loads.setdefault(d_bit, []).append((name, pin))
             for letter in "AB":
                 par[f"REG_INPUT{letter}_CLK"] = "CLK0"
                 par[f"REG_INPUT{letter}_CE"] = "CE0"
@@ -187,7 +188,7 @@ def absorb_dsp_registers(netlist: dict, top: str) -> dict:
         conn["CLK0"], conn["CE0"] = [clock], ["1"]
         for net, port in rst_port.items():
             conn[port] = [net]
-            loads.setdefault(net, []).append((name, port, 0))
+            loads.setdefault(net, []).append((name, port))
         conn[idle_rst] = ["0"]
         dirs = dsp.setdefault("port_directions", {})
         for port in ("CLK0", "CE0", idle_rst, *rst_port.values()):
