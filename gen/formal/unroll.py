@@ -121,6 +121,22 @@ _BINARY = {"and": "bvand", "or": "bvor", "xor": "bvxor", "nand": "bvnand", "nor"
 _COMPARE = {"eq": "=", "ult": "bvult", "ulte": "bvule", "ugt": "bvugt", "ugte": "bvuge",
             "slt": "bvslt", "slte": "bvsle", "sgt": "bvsgt", "sgte": "bvsge"}
 
+# SMT-LIB form of each BTOR operator: {0}.. the argument terms, then the operator's
+# parameters; {w} the result width, {wa} the first argument's width, {ones} its all-ones value.
+_SMT_FORMS = {
+    "const": "(_ bv{0} {w})",
+    "not": "(bvnot {0})", "neg": "(bvneg {0})",
+    "inc": "(bvadd {0} (_ bv1 {w}))", "dec": "(bvsub {0} (_ bv1 {w}))",
+    "implies": "(bvor (bvnot {0}) {1})", "iff": "(bvxnor {0} {1})",
+    "neq": "(ite (= {0} {1}) #b0 #b1)",
+    "redor": "(ite (= {0} (_ bv0 {wa})) #b0 #b1)", "redand": "(ite (= {0} (_ bv{ones} {wa})) #b1 #b0)",
+    "concat": "(concat {0} {1})", "slice": "((_ extract {1} {2}) {0})",
+    "uext": "((_ zero_extend {1}) {0})", "sext": "((_ sign_extend {1}) {0})",
+    "ite": "(ite (= {0} #b1) {1} {2})",
+    **{op: f"({fn} {{0}} {{1}})" for op, fn in _BINARY.items()},
+    **{op: f"(ite ({fn} {{0}} {{1}}) #b1 #b0)" for op, fn in _COMPARE.items()},
+}
+
 
 def _signed(v, w):
     return v - (1 << w) if v >> (w - 1) & 1 else v
@@ -304,49 +320,17 @@ class Unroller:
     # -- SMT-LIB output --------------------------------------------------------------------
     def _smt(self, t):
         op, w, args, params = self.info[t]
-        a = [f"t{x}" for x in args]
-        if op == "const":
-            return f"(_ bv{params[0]} {w})"
         if op == "var":
             raise AssertionError("variables are declared, not defined")
-        if op == "not":
-            return f"(bvnot {a[0]})"
-        if op == "neg":
-            return f"(bvneg {a[0]})"
-        if op == "inc":
-            return f"(bvadd {a[0]} (_ bv1 {w}))"
-        if op == "dec":
-            return f"(bvsub {a[0]} (_ bv1 {w}))"
-        if op in _BINARY:
-            return f"({_BINARY[op]} {a[0]} {a[1]})"
-        if op == "implies":
-            return f"(bvor (bvnot {a[0]}) {a[1]})"
-        if op == "iff":
-            return f"(bvxnor {a[0]} {a[1]})"
-        if op in _COMPARE:
-            return f"(ite ({_COMPARE[op]} {a[0]} {a[1]}) #b1 #b0)"
-        if op == "neq":
-            return f"(ite (= {a[0]} {a[1]}) #b0 #b1)"
-        if op == "redor":
-            return f"(ite (= {a[0]} (_ bv0 {self.width(args[0])})) #b0 #b1)"
-        if op == "redand":
-            wa = self.width(args[0])
-            return f"(ite (= {a[0]} (_ bv{(1 << wa) - 1} {wa})) #b1 #b0)"
         if op == "redxor":
             wa = self.width(args[0])
-            bits = " ".join(f"((_ extract {k} {k}) {a[0]})" for k in range(wa))
-            return f"(bvxor {bits})" if wa > 1 else a[0]
-        if op == "concat":
-            return f"(concat {a[0]} {a[1]})"
-        if op == "slice":
-            return f"((_ extract {params[0]} {params[1]}) {a[0]})"
-        if op == "uext":
-            return f"((_ zero_extend {params[0]}) {a[0]})"
-        if op == "sext":
-            return f"((_ sign_extend {params[0]}) {a[0]})"
-        if op == "ite":
-            return f"(ite (= {a[0]} #b1) {a[1]} {a[2]})"
-        raise UnrollError(f"BTOR operator {op!r} is not supported by the unrolling engine")
+            bits = " ".join(f"((_ extract {k} {k}) t{args[0]})" for k in range(wa))
+            return f"(bvxor {bits})" if wa > 1 else f"t{args[0]}"
+        form = _SMT_FORMS.get(op)
+        if form is None:
+            raise UnrollError(f"BTOR operator {op!r} is not supported by the unrolling engine")
+        wa = self.width(args[0]) if args else 0
+        return form.format(*(f"t{x}" for x in args), *params, w=w, wa=wa, ones=(1 << wa) - 1)
 
     def smt2(self, roots, asserts, get_values=(), get_vars=False):
         """A QF_BV script: definitions of every term reachable from ``roots``, ``asserts``

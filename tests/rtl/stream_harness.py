@@ -1,10 +1,13 @@
-"""Stream driver shared by the RTL test harnesses (test_fp_support, test_tensor_support).
+"""Stream driver and combinational checker shared by the RTL tests (test_fp_support,
+test_tensor_support, test_tensor_adder_tree, test_tensor_alignment_planner).
 
 :func:`drive_stream` pushes raw payload words through any stream core (``i``/``o``,
 valid/ready) in the Amaranth simulator with random input gaps and random output
 back-pressure, checks the stream contract on both sides and returns the output words in
 order; :func:`fields_of`, :func:`pack` and :func:`unpack` convert between payload words
-and manifest fields (``a[0]``, ``c``, ``d[1][0]``...). :func:`vector_count` scales CI-sized vector counts with ``TF_VECTORS``.
+and manifest fields (``a[0]``, ``c``, ``d[1][0]``...). :func:`check_combinational` applies
+vectors to a combinational component and compares what it reads back with a model.
+:func:`vector_count` scales CI-sized vector counts with ``TF_VECTORS``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,25 @@ def pack(fields, values: dict, idx: int) -> int:
 
 def unpack(fields, word: int) -> dict:
     return {name: (word >> off) & ((1 << width) - 1) for name, off, width in fields}
+
+
+def check_combinational(dut, vectors, *, apply, observe, model, seed: int, describe=repr):
+    """For each vector: ``apply(ctx, vector)`` sets the inputs of the combinational ``dut``,
+    ``observe(ctx)`` reads its outputs, and they must equal ``model(vector)``. Asserts at
+    the end, naming the seed, the mismatch count and the first mismatches."""
+    bad = []
+
+    async def bench(ctx):
+        for vector in vectors:
+            apply(ctx, vector)
+            got, want = observe(ctx), model(vector)
+            if got != want:
+                bad.append(f"{describe(vector)}: got {got} expected {want}")
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not bad, f"seed {seed}: {len(bad)} mismatches of {len(vectors)}:\n" + "\n".join(bad[:8])
 
 
 def drive_stream(core, words, *, seed: int, p_valid: float, p_ready: float) -> list[int]:

@@ -182,6 +182,15 @@ def test_ws_small_acc_depth_chunks_m():
         check_int_gemm(5, 9, 4, rows=4, cols=3, dataflow="ws", acc_depth=depth, seed=20 + depth)
 
 
+@pytest.mark.parametrize("rows,cols,depth", [(1, 1, 1), (1, 2, 1), (1, 2, 2), (2, 2, 1)])
+def test_ws_back_to_back_passes_through_a_tiny_queue(rows, cols, depth):
+    # one- or two-row arrays run K passes of the same rows in consecutive cycles: the row a
+    # pass writes is read by the next one while it is still being written (collision) or
+    # one cycle later, and with acc_depth 1 both in the same cycle (the later write wins)
+    check_int_gemm(depth, 7, cols + 1, rows=rows, cols=cols, dataflow="ws", acc_depth=depth,
+                   seed=40 + 10 * rows + cols + depth)
+
+
 @pytest.mark.parametrize("dataflow", ["ws", "os"])
 def test_other_int_widths(dataflow):
     # u4 activations x i3 weights -> i6 accumulators: wraps modulo 2**6

@@ -10,11 +10,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from amaranth.sim import Simulator
-
 from tensorforge.rtl.tensor import AdderTree
 
-from test_tensor_support import vector_count
+from stream_harness import check_combinational, vector_count
 
 
 def _signed(value, width):
@@ -51,22 +49,17 @@ def test_adder_tree_matches_python(case):
             vectors.append(([~x if n else x for x, n in zip(mags, neg)], sum(neg)))
         else:
             vectors.append(([rng.randint(lo, hi) for _ in range(count)], 0))
-    bad = []
 
-    async def bench(ctx):
-        for terms, extra in vectors:
-            for i, t in enumerate(terms):
-                ctx.set(dut.terms[i], t)
-            if xw:
-                ctx.set(dut.extra, extra)
-            got = ctx.get(dut.sum)
-            if got != sum(terms) + extra:
-                bad.append(f"terms={terms} extra={extra}: got {got} expected {sum(terms) + extra}")
+    def apply(ctx, vector):
+        terms, extra = vector
+        for i, t in enumerate(terms):
+            ctx.set(dut.terms[i], t)
+        if xw:
+            ctx.set(dut.extra, extra)
 
-    sim = Simulator(dut)
-    sim.add_testbench(bench)
-    sim.run()
-    assert not bad, f"seed {seed}: {len(bad)} mismatches:\n" + "\n".join(bad[:8])
+    check_combinational(dut, vectors, apply=apply, observe=lambda ctx: ctx.get(dut.sum),
+                        model=lambda vector: sum(vector[0]) + vector[1], seed=seed,
+                        describe=lambda vector: f"terms={vector[0]} extra={vector[1]}")
 
 
 @pytest.mark.parametrize("kwargs, exc, message", [

@@ -11,11 +11,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from amaranth.sim import Simulator
-
 from tensorforge.rtl.tensor import AlignmentPlanner
 
-from test_tensor_support import vector_count
+from stream_harness import check_combinational, vector_count
 
 
 def _model(es, widths):
@@ -56,21 +54,16 @@ def test_planner_matches_model(case):
     rng = random.Random(seed)
     dut = AlignmentPlanner(count=count, exp_width=ew, shift_widths=widths)
     vectors = _vectors(rng, count, ew, vector_count(300))
-    bad = []
 
-    async def bench(ctx):
-        for es in vectors:
-            for i, e in enumerate(es):
-                ctx.set(dut.e[i], e)
-            got = (ctx.get(dut.max), ctx.get(dut.winner), [ctx.get(dut.shift_of(i)) for i in range(count)])
-            want = _model(es, widths)
-            if got != want:
-                bad.append(f"e={es}: got {got} expected {want}")
+    def apply(ctx, es):
+        for i, e in enumerate(es):
+            ctx.set(dut.e[i], e)
 
-    sim = Simulator(dut)
-    sim.add_testbench(bench)
-    sim.run()
-    assert not bad, f"seed {seed}: {len(bad)} mismatches:\n" + "\n".join(bad[:8])
+    def observe(ctx):
+        return ctx.get(dut.max), ctx.get(dut.winner), [ctx.get(dut.shift_of(i)) for i in range(count)]
+
+    check_combinational(dut, vectors, apply=apply, observe=observe, seed=seed,
+                        model=lambda es: _model(es, widths), describe=lambda es: f"e={es}")
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -12,7 +12,8 @@ from tensorforge.golden import dot as gd
 from tensorforge.golden.formats import BF16, FP8_E4M3, FP16, FP32
 from tensorforge.rtl.tensor import MMA
 
-from test_tensor_support import check, fields_of, run_stream, vector_count
+from stream_harness import fields_of
+from test_tensor_support import check, run_stream, vector_count
 
 CASES = [
     # m, n, k, in_format, acc_format, semantics, stages, vectors

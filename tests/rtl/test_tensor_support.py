@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stream_harness import drive_stream, fields_of, pack, unpack, vector_count  # noqa: F401 (re-exported)
+from stream_harness import drive_stream, fields_of, pack, unpack, vector_count  # noqa: F401 (vector_count re-exported)
 
 
 def run_stream(core, inputs: dict, *, seed: int, p_valid: float = 0.8, p_ready: float = 0.8):
