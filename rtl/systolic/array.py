@@ -241,11 +241,14 @@ class SystolicArray(wiring.Component):
                 for rname, row in (("same", load_row), ("after", row_after)):
                     ge[sname, rname] = Signal(name=f"bank{b}_free_{sname}_{rname}")
                     m.d.comb += ge[sname, rname].eq(s_next >= row * H + C - 1)
+            # the bank registers load these next values; w_ready is derived from the same ones
             full_next = Mux(done_b, 0, full[b] | (fire_last & (load_bank == b)))
+            m.d.sync += [full[b].eq(full_next), since[b].eq(Mux(done_b, 1, since_inc))]
             free_same = Mux(done_b, ge["restart", "same"], ge["inc", "same"])
             free_after = Mux(done_b, ge["restart", "after"], ge["inc", "after"])
             free_next.append(~full_next & Mux(w_fire, free_after, free_same))
-        m.d.sync += w_ready.eq(Mux(load_bank ^ fire_last, free_next[1], free_next[0]))
+        load_bank_next = load_bank ^ fire_last
+        m.d.sync += w_ready.eq(Mux(load_bank_next, free_next[1], free_next[0]))
         # The weight write is registered: an accepted beat is written into its PE row one cycle
         # later, from a register, so the w handshake does not drive the row's ~C*8 load enables
         # through the routing. Safe: the bank row it replaces is already free one cycle earlier,
@@ -261,10 +264,7 @@ class SystolicArray(wiring.Component):
         else:
             m.d.comb += [mesh.w_load.eq(w_load), mesh.w_in.eq(w.payload.w)]
         with m.If(w_fire):
-            with m.If(load_row == R - 1):
-                m.d.sync += [load_row.eq(0), load_bank.eq(~load_bank)]
-            with m.Else():
-                m.d.sync += load_row.eq(load_row + 1)
+            m.d.sync += [load_row.eq(row_after), load_bank.eq(load_bank_next)]
 
         depth = R * H + C - 1 + A       # cycles from an x beat to its row at the output stage
         # the array never stalls: y back-pressure is absorbed by an output queue of depth + 1
@@ -278,13 +278,6 @@ class SystolicArray(wiring.Component):
         m.d.comb += tile_done.eq(x_fire & x.payload.last)
         with m.If(tile_done):
             m.d.sync += cur_bank.eq(~cur_bank)
-        for b in range(2):
-            with m.If(w_fire & (load_row == R - 1) & (load_bank == b)):
-                m.d.sync += full[b].eq(1)
-            with m.If(tile_done & (cur_bank == b)):
-                m.d.sync += [full[b].eq(0), since[b].eq(1)]
-            with m.Elif(since[b] <= last_use):
-                m.d.sync += since[b].eq(since[b] + 1)
 
         # input skew: row r is delayed r*H cycles, the bank tag travels with the activation
         for r in range(R):
