@@ -77,8 +77,12 @@ from .formats import FloatFormat, IntFormat
 
 __all__ = [
     "DATAFLOWS", "Pass", "schedule", "stream_beats", "assemble", "gemm",
-    "cycles", "scalesim_cycles", "utilization", "ws_pipeline_depth", "to_signed",
+    "cycles", "scalesim_cycles", "utilization", "ws_pipeline_depth", "to_signed", "ACC_SPACING",
 ]
+
+#: WS: the fewest cycles between accepting a row that queues a partial sum (``emit`` = 0) and
+#: the row that adds to it (``start`` = 0); the array holds the later row until then.
+ACC_SPACING = 3
 
 DATAFLOWS = ("ws", "os")
 
@@ -339,7 +343,11 @@ def cycles(M, K, N, rows, cols, dataflow="ws", *, acc_depth=256, mac_latency=1, 
       q: weights are double buffered, and row i of a bank is rewritten only once the last
       activation row of the pass that used it has passed PE (i, C-1);
     * x beats of pass p occupy Mc_p consecutive cycles from ``max(we_p + 1, xl_{p-1} + 1)``
-      (``we_p``: cycle of the pass's last weight beat);
+      (``we_p``: cycle of the pass's last weight beat), and a pass that adds to the sums of
+      the pass before it (not ``start``) begins no earlier than ``xs_{p-1} + ACC_SPACING``
+      (``xs_q``: cycle of the first x beat of pass q): each of its rows reads the entry of
+      the accumulator queue the same row of pass p-1 wrote, which takes ``ACC_SPACING`` = 3
+      cycles (only passes of 1 or 2 rows are affected);
     * the last y beat is taken ``R*H + C - 1 + A`` cycles after the last x beat.
 
     OS (P passes, each K joined beats, S = max(R, C)): the last beat of pass p is accepted
@@ -360,15 +368,19 @@ def cycles(M, K, N, rows, cols, dataflow="ws", *, acc_depth=256, mac_latency=1, 
         return last + C + R + 1
     H = mac_latency - addend_delay
     w_cycle = -1
-    xl = [None] * len(passes)
+    xs = xl = None
+    xl_all = [None] * len(passes)
     for p, ps in enumerate(passes):
         for i in range(R):
             w_cycle += 1
             if p >= 2:
-                w_cycle = max(w_cycle, xl[p - 2] + max(1, i * H + C - 1))
-        xs = w_cycle + 1 if p == 0 else max(w_cycle + 1, xl[p - 1] + 1)
-        xl[p] = xs + ps.m_count - 1
-    return xl[-1] + ws_pipeline_depth(R, C, mac_latency, addend_delay) + 1
+                w_cycle = max(w_cycle, xl_all[p - 2] + max(1, i * H + C - 1))
+        if p == 0:
+            xs = w_cycle + 1
+        else:
+            xs = max(w_cycle + 1, xl + 1, xs + ACC_SPACING if not ps.start else 0)
+        xl = xl_all[p] = xs + ps.m_count - 1
+    return xl + ws_pipeline_depth(R, C, mac_latency, addend_delay) + 1
 
 
 def scalesim_cycles(M, K, N, rows, cols, dataflow="ws") -> int:

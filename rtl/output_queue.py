@@ -82,10 +82,14 @@ class CreditOutputQueue(wiring.Component):
         m.d.comb += self.can_accept.eq((in_use < depth) | self.o.ready)
         m.d.sync += in_use.eq(in_use + self.accept - self.retire - take)
         m.submodules.fifo = fifo = SyncFIFO(width=self._width, depth=depth)
-        queued = fifo.r_rdy
+        # `queued` == fifo.r_rdy (the FIFO is not empty), kept in its own register for the
+        # handshake and credit logic: r_rdy is a compare of the FIFO level that also selects
+        # the whole width of the payload, so it sits among those loads, far from this logic
+        queued = Signal(name="queued")
+        m.d.sync += queued.eq(fifo.w_en | (fifo.level >= 2) | (queued & ~fifo.r_en))
         m.d.comb += [
             self.o.valid.eq(queued | self.result_valid),
-            self.o.payload.eq(Mux(queued, fifo.r_data, self.result)),
+            self.o.payload.eq(Mux(fifo.r_rdy, fifo.r_data, self.result)),
             take.eq(self.o.valid & self.o.ready),
             fifo.r_en.eq(queued & self.o.ready),
             # a result is queued unless it leaves at once through the bypass

@@ -13,7 +13,13 @@ from .pe import addend_delay, check_arith, check_dataflow, psum_hop
 from ..fp.params import silence_on_error
 from ..output_queue import CreditOutputQueue
 
-__all__ = ["SystolicArray"]
+__all__ = ["SystolicArray", "ACC_SPACING"]
+
+#: WS: the fewest cycles between accepting a row that queues a partial sum (``emit`` = 0) and
+#: the row that adds to it (``start`` = 0). The queue's block RAM is read two cycles before
+#: that row's output stage, and the entry is written in the output stage of the row that
+#: queued it: 2 + 1 (equals :data:`tensorforge.golden.systolic.ACC_SPACING`).
+ACC_SPACING = 3
 
 
 def _delay(m, value, n, enable, name, *, reset_less=True):
@@ -271,8 +277,11 @@ class SystolicArray(wiring.Component):
         # rows, and a row enters only with a credit for it (every row takes one; a row whose
         # sum goes back to the accumulator queue returns it at the output stage)
         m.submodules.out_queue = queue = CreditOutputQueue(width=len(y.payload.as_value()), depth=depth + 1)
+        # acc_wait: a start=0 row must wait for the sum it adds to (read-after-write spacing
+        # of the accumulator queue, below)
+        acc_wait = Signal(name="acc_wait")
         m.d.comb += [
-            x.ready.eq(Mux(cur_bank, full[1], full[0]) & queue.can_accept),
+            x.ready.eq(Mux(cur_bank, full[1], full[0]) & queue.can_accept & (x.payload.start | ~acc_wait)),
             x_fire.eq(x.valid & x.ready),
         ]
         m.d.comb += tile_done.eq(x_fire & x.payload.last)
@@ -293,18 +302,21 @@ class SystolicArray(wiring.Component):
         # output de-skew: column c is delayed C-1-c cycles
         psum = [_delay(m, mesh.psum_out[c], C - 1 - c, None, f"psum{c}_deskew") for c in range(C)]
 
-        # accumulator queue (one entry = one row of C partial sums). The head entry is kept in
-        # a register (`head`), loaded one cycle before it is used from the memory's synchronous
-        # read port (block RAM on FPGAs), so the output adder starts from a flip-flop, not from
-        # the block RAM's slow clock-to-output. That read is addressed one pop ahead: the pop
-        # of the next cycle is known from `ahead`. An entry written in the same cycle as the
-        # read is seen through the port's write transparency; one written in the cycle `head`
-        # loads (a pass of one row followed by its next K pass) is forwarded from the write.
+        # accumulator queue (one entry = one row of C partial sums). The head entry is read
+        # into a register (`head`) from the memory's synchronous read port (block RAM on
+        # FPGAs) one cycle before it is used, so the output adder starts from a flip-flop, not
+        # from the block RAM's slow clock-to-output, and nothing but wires lies between the
+        # block RAM and `head`. That read is addressed one pop ahead (the pop of the next cycle
+        # is known from `ahead`), so it would miss an entry written less than ACC_SPACING
+        # cycles before the row that adds to it reaches the output stage. Such rows are never
+        # admitted (see `acc_wait` below): no value is forwarded around the memory, and since
+        # no read ever meets a write to its own entry, the memory is marked `no_rw_check`
+        # (Yosys adds no read-during-write logic after the block RAM).
         row_layout = data.ArrayLayout(a.acc_shape, C)
-        mem = Memory(shape=row_layout, depth=self._acc_depth, init=[])
+        mem = Memory(shape=row_layout, depth=self._acc_depth, init=[], attrs={"no_rw_check": 1})
         m.submodules.acc_queue = mem
         wr = mem.write_port()
-        rd = mem.read_port(domain="sync", transparent_for=(wr,))
+        rd = mem.read_port(domain="sync", transparent_for=())
         wptr = Signal(range(self._acc_depth))
         rptr = Signal(range(self._acc_depth))      # index of the entry in `head`
         head = Signal(row_layout, name="acc_head", reset_less=True)
@@ -332,8 +344,8 @@ class SystolicArray(wiring.Component):
         def incr(ptr):
             return Mux(ptr == self._acc_depth - 1, 0, ptr + 1)
 
-        # rptr + 1 and rptr + 2 (wptr + 1) are kept in registers, so the block RAM read
-        # address is a select among flip-flops, not two increments deep
+        # rptr + 1 and rptr + 2 are kept in registers, so the block RAM read address is a
+        # select among flip-flops, not two increments deep
         D = self._acc_depth
         rptr_p1 = Signal.like(rptr, init=1 % D, name="rptr_p1")
         rptr_p2 = Signal.like(rptr, init=2 % D, name="rptr_p2")
@@ -347,18 +359,37 @@ class SystolicArray(wiring.Component):
         ]
         with m.If(pop):
             m.d.sync += [rptr_p1.eq(rptr_p2), rptr_p2.eq(incr(rptr_p2))]
-        # the forwarding decision (a write to the entry `head` loads next) selects among the
-        # C*acc_width bits of `head`: it is computed a cycle ahead into a register from the
-        # next cycle's pointers and flags, so that wide select starts at a flip-flop
-        forward = Signal(name="acc_forward")     # == wr.en & (wptr == rptr_next), this cycle
-        push_ahead = Signal()
-        m.d.comb += push_ahead.eq(ahead.valid & ~ahead.emit)
-        m.d.sync += forward.eq(push_ahead & (Mux(push, wptr_p1, wptr) == rd.addr))
         m.d.sync += [head.eq(rd.data), rptr.eq(rptr_next)]
-        with m.If(forward):
-            m.d.sync += head.eq(total)
         with m.If(push):
             m.d.sync += [wptr.eq(wptr_p1), wptr_p1.eq(incr(wptr_p1))]
+
+        # Read-after-write spacing. A row that adds to a queued sum (start=0) claims the
+        # oldest queued entry, which is read two cycles before the row's output stage and was
+        # written in the output stage of the row that queued it (emit=0): the two rows must be
+        # accepted >= ACC_SPACING cycles apart. Rows reach the output stage at a fixed latency,
+        # so this is enforced at the input. `owed` counts queued entries not yet claimed by an
+        # accepted row; `queued_d[i]`: the row accepted i + 1 cycles ago queued one. Those
+        # recent entries are the youngest unclaimed ones (a row claiming one would have been
+        # held), so the oldest unclaimed entry is too recent iff 0 < owed <= sum(queued_d):
+        # then a start=0 row waits (x.ready low). With nothing unclaimed (a start=0 row without
+        # an earlier pass to add to: a protocol error) nothing waits, and a wait ends within
+        # ACC_SPACING - 1 cycles, so no input stream can hang the array. Only a pass of one or
+        # two rows right after the previous K pass of the same rows ever waits (a longer pass
+        # spaces its rows by its own length).
+        queues = Signal()
+        claims = Signal()
+        m.d.comb += [queues.eq(x_fire & ~x.payload.emit), claims.eq(x_fire & ~x.payload.start)]
+        owed = Signal(range(D + 2), name="acc_owed")
+        owed_next = Signal.like(owed)
+        m.d.comb += owed_next.eq(owed + queues - claims)
+        m.d.sync += owed.eq(owed_next)
+        queued_d = [Signal(name=f"acc_queued_d{i + 1}") for i in range(ACC_SPACING - 1)]
+        for i, reg in enumerate(queued_d):
+            m.d.sync += reg.eq(queues if i == 0 else queued_d[i - 1])
+        # `acc_wait` is that condition evaluated one cycle ahead into a register, from the
+        # next values of the same registers, so x.ready starts from a flip-flop
+        recent_next = sum([queues, *queued_d[:-1]])
+        m.d.sync += acc_wait.eq((owed_next != 0) & (owed_next <= recent_next))
 
     # -- output-stationary ---------------------------------------------------------------
     def _elaborate_os(self, m, mesh, advance):
