@@ -79,8 +79,19 @@ class CreditOutputQueue(wiring.Component):
         depth = self._depth
         take = Signal()
         in_use = Signal(range(depth + 1), name="credits_in_use")     # in the pipeline or queued
-        m.d.comb += self.can_accept.eq((in_use < depth) | self.o.ready)
-        m.d.sync += in_use.eq(in_use + self.accept - self.retire - take)
+        # `room` == (in_use < depth), kept in a register: its next value is computed for both
+        # values of `accept` from signals known early in the cycle and selected by `accept`
+        # last, so the producer's handshake feeds one multiplexer, not a count and a compare
+        room = Signal(init=1, name="credits_room")
+        kept = Signal.like(in_use)          # in_use after this cycle's retire and take
+        m.d.comb += [
+            self.can_accept.eq(room | self.o.ready),
+            kept.eq(in_use - self.retire - take),
+        ]
+        m.d.sync += [
+            in_use.eq(kept + self.accept),
+            room.eq(Mux(self.accept, kept < depth - 1, kept < depth)),
+        ]
         m.submodules.fifo = fifo = SyncFIFO(width=self._width, depth=depth)
         # `queued` == fifo.r_rdy (the FIFO is not empty), kept in its own register for the
         # handshake and credit logic: r_rdy is a compare of the FIFO level that also selects

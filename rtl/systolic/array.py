@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -94,7 +94,12 @@ class SystolicArray(wiring.Component):
         :class:`~tensorforge.rtl.output_queue.CreditOutputQueue` of ``latency + 1`` rows (LUT
         RAM, bypassed when empty, so the latency is unchanged): an x row is accepted only with
         a credit, ``x.ready = bank loaded & ((rows in flight or queued < latency + 1) |
-        y.ready)`` -- with ``y.ready`` held high the array takes one row per cycle. Weight
+        y.ready) & (start | ~acc_wait)`` -- with ``y.ready`` held high the array takes one row
+        per cycle. ``acc_wait``: a ``start=0`` row is held until ``ACC_SPACING`` = 3 cycles
+        after the row whose queued sum it adds to (the same row of the previous pass) was
+        accepted, so ``x.ready`` depends combinationally on ``x.payload.start``; only passes
+        of one or two rows after their previous K pass wait, which costs cycles on arrays of
+        one or two rows only (larger arrays are paced by their R weight beats per pass). Weight
         loading into a free bank goes on regardless of ``y``; an accepted ``w`` beat is
         written into its PE row from a register one cycle later (R >= 2).
         OS: all datapath registers share one enable, ``advance = y.ready | ~y.valid``: with
@@ -113,10 +118,12 @@ class SystolicArray(wiring.Component):
         ``initiation_interval`` = 1 beat per cycle on every stream.
 
     Implementation notes: the accumulator queue is a memory with one write port and one
-    synchronous, write-transparent read port (block RAM on FPGAs) that prefetches the queue
-    head into a register one cycle ahead (so no path runs from the block RAM's output through
-    the accumulator adder back into it); input skew and output de-skew are register chains of R(R-1)/2*H activations and
-    C(C-1)/2 accumulators.
+    synchronous read port (block RAM on FPGAs) that prefetches the queue head into a register
+    one cycle ahead (so no path runs from the block RAM's output through the accumulator
+    adder back into it); the read-after-write spacing above means no entry is ever read
+    while or right after it is written, so nothing is forwarded around the memory and no
+    logic sits between the block RAM and that register; input skew and output de-skew are
+    register chains of R(R-1)/2*H activations and C(C-1)/2 accumulators.
     """
 
     @silence_on_error
@@ -238,6 +245,7 @@ class SystolicArray(wiring.Component):
         m.d.comb += fire_last.eq(w_fire & (load_row == R - 1))
         row_after = Mux(load_row == R - 1, 0, load_row + 1)
         free_next = []
+        filled = []         # full[b] after this cycle unless its tile is done
         for b in range(2):
             done_b = Signal(name=f"bank{b}_done")
             m.d.comb += done_b.eq(tile_done & (cur_bank == b))
@@ -253,6 +261,7 @@ class SystolicArray(wiring.Component):
             free_same = Mux(done_b, ge["restart", "same"], ge["inc", "same"])
             free_after = Mux(done_b, ge["restart", "after"], ge["inc", "after"])
             free_next.append(~full_next & Mux(w_fire, free_after, free_same))
+            filled.append(full[b] | (fire_last & (load_bank == b)))
         load_bank_next = load_bank ^ fire_last
         m.d.sync += w_ready.eq(Mux(load_bank_next, free_next[1], free_next[0]))
         # The weight write is registered: an accepted beat is written into its PE row one cycle
@@ -280,13 +289,18 @@ class SystolicArray(wiring.Component):
         # acc_wait: a start=0 row must wait for the sum it adds to (read-after-write spacing
         # of the accumulator queue, below)
         acc_wait = Signal(name="acc_wait")
+        # bank_ready == full[cur_bank], kept in a register (next value below)
+        bank_ready = Signal(name="bank_ready")
         m.d.comb += [
-            x.ready.eq(Mux(cur_bank, full[1], full[0]) & queue.can_accept & (x.payload.start | ~acc_wait)),
+            x.ready.eq(bank_ready & queue.can_accept & (x.payload.start | ~acc_wait)),
             x_fire.eq(x.valid & x.ready),
         ]
         m.d.comb += tile_done.eq(x_fire & x.payload.last)
         with m.If(tile_done):
             m.d.sync += cur_bank.eq(~cur_bank)
+        # a tile that is done switches to the other bank, whose full flag is not cleared
+        m.d.sync += bank_ready.eq(Mux(tile_done, Mux(cur_bank, filled[0], filled[1]),
+                                      Mux(cur_bank, filled[1], filled[0])))
 
         # input skew: row r is delayed r*H cycles, the bank tag travels with the activation
         for r in range(R):
@@ -380,16 +394,23 @@ class SystolicArray(wiring.Component):
         claims = Signal()
         m.d.comb += [queues.eq(x_fire & ~x.payload.emit), claims.eq(x_fire & ~x.payload.start)]
         owed = Signal(range(D + 2), name="acc_owed")
-        owed_next = Signal.like(owed)
-        m.d.comb += owed_next.eq(owed + queues - claims)
-        m.d.sync += owed.eq(owed_next)
+        m.d.sync += owed.eq(owed + queues - claims)
         queued_d = [Signal(name=f"acc_queued_d{i + 1}") for i in range(ACC_SPACING - 1)]
         for i, reg in enumerate(queued_d):
             m.d.sync += reg.eq(queues if i == 0 else queued_d[i - 1])
-        # `acc_wait` is that condition evaluated one cycle ahead into a register, from the
-        # next values of the same registers, so x.ready starts from a flip-flop
-        recent_next = sum([queues, *queued_d[:-1]])
-        m.d.sync += acc_wait.eq((owed_next != 0) & (owed_next <= recent_next))
+        # `acc_wait` is that condition evaluated one cycle ahead into a register, so x.ready
+        # starts from a flip-flop. Its next value is computed from registers for each way the
+        # row of this cycle may queue (q) and claim (c) -- owed' = owed + q - c, recent' =
+        # q + queued_d[:-1] -- and x_fire selects among them last: the handshake feeds one
+        # multiplexer, not a count and a compare
+        def wait_after(q, c):
+            recent = sum([q, *queued_d[:-1]])
+            return Cat(*[(owed == k - q + c) & (recent >= k) for k in range(1, ACC_SPACING)]).any()
+
+        start, emit = x.payload.start, x.payload.emit
+        wait_fire = Mux(emit, Mux(start, wait_after(0, 0), wait_after(0, 1)),
+                        Mux(start, wait_after(1, 0), wait_after(1, 1)))
+        m.d.sync += acc_wait.eq(Mux(x_fire, wait_fire, wait_after(0, 0)))
 
     # -- output-stationary ---------------------------------------------------------------
     def _elaborate_os(self, m, mesh, advance):

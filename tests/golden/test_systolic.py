@@ -314,6 +314,30 @@ def test_ws_bank_release_bubbles():
     assert no_bubble == 21
 
 
+def test_ws_accumulator_spacing_holds_short_passes(monkeypatch):
+    # 1x1 array (latency 1), one-row passes: pass p+1 (start=0) adds to the sum pass p queued,
+    # which it may read ACC_SPACING = 3 cycles after pass p's row was accepted. K = 3: w 0,
+    # x 1; w 1, x at max(w + 1, previous x + 1, 1 + 3) = 4; w 2, x at 7; last y at 8
+    assert gs.ACC_SPACING == 3
+    assert gs.cycles(1, 3, 1, 1, 1, "ws") == 9
+    monkeypatch.setattr(gs, "ACC_SPACING", 1)
+    assert gs.cycles(1, 3, 1, 1, 1, "ws") == 5          # x at 1, 2, 3
+
+
+def test_ws_accumulator_spacing_costs_nothing_from_three_rows(monkeypatch):
+    # passes of 1 or 2 rows are paced by their R weight beats once R >= 3: the spacing never
+    # adds a cycle there, while 1- and 2-row arrays do lose cycles to it
+    rng = random.Random(7)
+    shapes = [(rng.randint(1, 6), rng.randint(1, 14), rng.randint(1, 4), rng.randint(1, 5), rng.randint(1, 6),
+               rng.randint(1, 3), rng.randint(1, 4)) for _ in range(400)]
+    spaced = [gs.cycles(M, K, N, R, C, "ws", acc_depth=d, mac_latency=L) for M, K, N, R, C, L, d in shapes]
+    monkeypatch.setattr(gs, "ACC_SPACING", 1)
+    free = [gs.cycles(M, K, N, R, C, "ws", acc_depth=d, mac_latency=L) for M, K, N, R, C, L, d in shapes]
+    slower = {shape[3] for shape, a, b in zip(shapes, spaced, free) if a != b}
+    assert all(a >= b for a, b in zip(spaced, free))
+    assert slower == {1, 2}
+
+
 def test_os_closed_form():
     for M, K, N, R, C in [(256, 256, 256, 16, 16), (9, 3, 7, 4, 4), (5, 20, 5, 2, 3), (1, 1, 1, 1, 1)]:
         P = ceil_div(M, R) * ceil_div(N, C)

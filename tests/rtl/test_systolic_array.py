@@ -20,6 +20,7 @@ from amaranth.sim import Simulator
 from tensorforge.golden import systolic as gs
 from tensorforge.golden.formats import FP16, FP32, INT8, INT32, IntFormat
 from tensorforge.rtl.systolic import PE, FloatArith, IntArith, Mesh, SystolicArray, arith_for
+from tensorforge.rtl.systolic.array import ACC_SPACING
 
 VECTORS = int(os.environ.get("TF_VECTORS", "1"))   # scales the number of random GEMMs
 
@@ -189,6 +190,43 @@ def test_ws_back_to_back_passes_through_a_tiny_queue(rows, cols, depth):
     # one cycle later, and with acc_depth 1 both in the same cycle (the later write wins)
     check_int_gemm(depth, 7, cols + 1, rows=rows, cols=cols, dataflow="ws", acc_depth=depth,
                    seed=40 + 10 * rows + cols + depth)
+
+
+def test_ws_accumulator_wait_is_exact_and_cannot_hang():
+    # x.ready per cycle on a 1x1 array (latency 1, ACC_SPACING 3) with x offered every cycle:
+    # row a (start, queue), row b (start=0: must wait 2 cycles for a's sum, x.ready depends on
+    # its start flag), row c (start=0 with nothing queued -- a protocol error: not held)
+    dut = SystolicArray(rows=1, cols=1, dataflow="ws")
+    layout = dut.x.payload.shape()
+    rows = [dict(x=[2], last=1, start=1, emit=0), dict(x=[3], last=1, start=0, emit=1),
+            dict(x=[5], last=1, start=0, emit=1)]
+    log = []
+
+    async def bench(ctx):
+        ctx.set(dut.y.ready, 1)
+        ctx.set(dut.w.valid, 1)
+        ctx.set(dut.w.payload.as_value(), 7)
+        i = 0
+        for cycle in range(14):
+            ctx.set(dut.x.valid, i < len(rows))
+            ctx.set(dut.x.payload.as_value(), _pack(layout, rows[min(i, len(rows) - 1)]))
+            ready = ctx.get(dut.x.ready)
+            if ctx.get(dut.y.valid):
+                log.append(("y", cycle, ctx.get(dut.y.payload.as_value())))
+            if ready and i < len(rows):
+                log.append(("x", cycle, i))
+                i += 1
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    xs = [cycle for kind, cycle, _ in log if kind == "x"]
+    assert xs[1] - xs[0] == gs.ACC_SPACING == ACC_SPACING == 3
+    assert xs[2] - xs[1] <= 3          # released once the bank is loaded again: no hang
+    ys = [value for kind, _, value in log if kind == "y"]
+    assert ys[0] == 2 * 7 + 3 * 7      # b added to a's queued sum
 
 
 @pytest.mark.parametrize("dataflow", ["ws", "os"])
