@@ -43,7 +43,8 @@ class CreditOutputQueue(wiring.Component):
         A result leaves the pipeline this cycle (never in the same cycle as ``retire`` for
         the same transaction). It is not held: the queue takes it now.
     can_accept : Out(1)
-        ``(credits in use < depth) | o.ready``, from a registered count (when the count is
+        ``(credits in use < depth) | o.ready``; the comparison is a register, computed a
+        cycle ahead, so this is one gate after flip-flops and ``o.ready`` (when the count is
         ``depth`` a queued result is on ``o``, so with ``o.ready`` one leaves as one enters:
         with ``o.ready`` held high this is high every cycle).
     o : Out(stream.Signature(width))

@@ -95,7 +95,8 @@ class SystolicArray(wiring.Component):
         RAM, bypassed when empty, so the latency is unchanged): an x row is accepted only with
         a credit, ``x.ready = bank loaded & ((rows in flight or queued < latency + 1) |
         y.ready) & (start | ~acc_wait)`` -- with ``y.ready`` held high the array takes one row
-        per cycle. ``acc_wait``: a ``start=0`` row is held until ``ACC_SPACING`` = 3 cycles
+        per cycle. Every term but ``y.ready`` and ``start`` is a flip-flop (each evaluated a
+        cycle ahead), so ``x.ready`` is one gate deep. ``acc_wait``: a ``start=0`` row is held until ``ACC_SPACING`` = 3 cycles
         after the row whose queued sum it adds to (the same row of the previous pass) was
         accepted, so ``x.ready`` depends combinationally on ``x.payload.start``; only passes
         of one or two rows after their previous K pass wait, which costs cycles on arrays of
