@@ -368,19 +368,19 @@ def cycles(M, K, N, rows, cols, dataflow="ws", *, acc_depth=256, mac_latency=1, 
         return last + C + R + 1
     H = mac_latency - addend_delay
     w_cycle = -1
-    xs = xl = None
-    xl_all = [None] * len(passes)
+    xs = None
+    xl = [None] * len(passes)
     for p, ps in enumerate(passes):
         for i in range(R):
             w_cycle += 1
             if p >= 2:
-                w_cycle = max(w_cycle, xl_all[p - 2] + max(1, i * H + C - 1))
+                w_cycle = max(w_cycle, xl[p - 2] + max(1, i * H + C - 1))
         if p == 0:
             xs = w_cycle + 1
         else:
-            xs = max(w_cycle + 1, xl + 1, xs + ACC_SPACING if not ps.start else 0)
-        xl = xl_all[p] = xs + ps.m_count - 1
-    return xl + ws_pipeline_depth(R, C, mac_latency, addend_delay) + 1
+            xs = max(w_cycle + 1, xl[p - 1] + 1, xs + ACC_SPACING if not ps.start else 0)
+        xl[p] = xs + ps.m_count - 1
+    return xl[-1] + ws_pipeline_depth(R, C, mac_latency, addend_delay) + 1
 
 
 def scalesim_cycles(M, K, N, rows, cols, dataflow="ws") -> int:

@@ -96,9 +96,9 @@ class SystolicArray(wiring.Component):
         a credit, ``x.ready = bank loaded & ((rows in flight or queued < latency + 1) |
         y.ready) & (start | ~acc_wait)`` -- with ``y.ready`` held high the array takes one row
         per cycle. Every term but ``y.ready`` and ``start`` is a flip-flop (each evaluated a
-        cycle ahead), so ``x.ready`` is one gate deep. ``acc_wait``: a ``start=0`` row is held until ``ACC_SPACING`` = 3 cycles
-        after the row whose queued sum it adds to (the same row of the previous pass) was
-        accepted, so ``x.ready`` depends combinationally on ``x.payload.start``; only passes
+        cycle ahead), so ``x.ready`` is one gate deep. ``acc_wait``: a ``start=0`` row is
+        held until ``ACC_SPACING`` = 3 cycles after the row whose queued sum it adds to (the
+        same row of the previous pass) was accepted, so ``x.ready`` depends combinationally on ``x.payload.start``; only passes
         of one or two rows after their previous K pass wait, which costs cycles on arrays of
         one or two rows only (larger arrays are paced by their R weight beats per pass). Weight
         loading into a free bank goes on regardless of ``y``; an accepted ``w`` beat is
@@ -257,12 +257,12 @@ class SystolicArray(wiring.Component):
                     ge[sname, rname] = Signal(name=f"bank{b}_free_{sname}_{rname}")
                     m.d.comb += ge[sname, rname].eq(s_next >= row * H + C - 1)
             # the bank registers load these next values; w_ready is derived from the same ones
-            full_next = Mux(done_b, 0, full[b] | (fire_last & (load_bank == b)))
+            filled.append(full[b] | (fire_last & (load_bank == b)))
+            full_next = Mux(done_b, 0, filled[b])
             m.d.sync += [full[b].eq(full_next), since[b].eq(Mux(done_b, 1, since_inc))]
             free_same = Mux(done_b, ge["restart", "same"], ge["inc", "same"])
             free_after = Mux(done_b, ge["restart", "after"], ge["inc", "after"])
             free_next.append(~full_next & Mux(w_fire, free_after, free_same))
-            filled.append(full[b] | (fire_last & (load_bank == b)))
         load_bank_next = load_bank ^ fire_last
         m.d.sync += w_ready.eq(Mux(load_bank_next, free_next[1], free_next[0]))
         # The weight write is registered: an accepted beat is written into its PE row one cycle
@@ -409,9 +409,10 @@ class SystolicArray(wiring.Component):
             return Cat(*[(owed == k - q + c) & (recent >= k) for k in range(1, ACC_SPACING)]).any()
 
         start, emit = x.payload.start, x.payload.emit
-        wait_fire = Mux(emit, Mux(start, wait_after(0, 0), wait_after(0, 1)),
+        wait_idle = wait_after(0, 0)        # also a row that neither queues nor claims
+        wait_fire = Mux(emit, Mux(start, wait_idle, wait_after(0, 1)),
                         Mux(start, wait_after(1, 0), wait_after(1, 1)))
-        m.d.sync += acc_wait.eq(Mux(x_fire, wait_fire, wait_after(0, 0)))
+        m.d.sync += acc_wait.eq(Mux(x_fire, wait_fire, wait_idle))
 
     # -- output-stationary ---------------------------------------------------------------
     def _elaborate_os(self, m, mesh, advance):

@@ -185,9 +185,10 @@ def test_ws_small_acc_depth_chunks_m():
 
 @pytest.mark.parametrize("rows,cols,depth", [(1, 1, 1), (1, 2, 1), (1, 2, 2), (2, 2, 1)])
 def test_ws_back_to_back_passes_through_a_tiny_queue(rows, cols, depth):
-    # one- or two-row arrays run K passes of the same rows in consecutive cycles: the row a
-    # pass writes is read by the next one while it is still being written (collision) or
-    # one cycle later, and with acc_depth 1 both in the same cycle (the later write wins)
+    # one- or two-row arrays would run K passes of the same rows in consecutive cycles, so
+    # the next pass would read a row while or right after it is written (with acc_depth 1
+    # also while the same entry is rewritten): the array must hold those rows until the sum
+    # is in the queue (ACC_SPACING) and the model must count the wait cycles
     check_int_gemm(depth, 7, cols + 1, rows=rows, cols=cols, dataflow="ws", acc_depth=depth,
                    seed=40 + 10 * rows + cols + depth)
 
